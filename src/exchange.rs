@@ -1,0 +1,341 @@
+/*!
+The `Exchange`: one HTTP request with its response, the value every later stage consumes.
+
+Heads keep their bytes as received plus ranges into them, so parsing a head allocates once
+and the accessors borrow. Bodies are kept only up to the configured limit, decoded
+(Content-Encoding) and counted; what was cut or could not be seen is said in `notes`.
+*/
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+
+use crate::source::Timestamp;
+
+/// A byte range in a head's buffer.
+pub type Span = (u32, u32);
+
+/// Request line or status line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartLine {
+    /// `METHOD target HTTP/1.x`.
+    Request { method: Span, target: Span, version: Span },
+    /// `HTTP/1.x status reason`.
+    Response { version: Span, status: u16, reason: Span },
+}
+
+/// A message head: start line and header fields, as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    raw: Vec<u8>,
+    start: StartLine,
+    headers: Vec<(Span, Span)>,
+}
+
+fn slice(raw: &[u8], s: Span) -> &[u8] {
+    raw.get(s.0 as usize..s.1 as usize).unwrap_or_default()
+}
+
+impl Head {
+    /// Builds a head from its bytes, start line and header spans.
+    pub fn new(raw: Vec<u8>, start: StartLine, headers: Vec<(Span, Span)>) -> Head {
+        Head { raw, start, headers }
+    }
+
+    /// The start line.
+    pub fn start(&self) -> &StartLine {
+        &self.start
+    }
+
+    /// The request method, for a request.
+    pub fn method(&self) -> Option<&[u8]> {
+        match self.start {
+            StartLine::Request { method, .. } => Some(slice(&self.raw, method)),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The request-target exactly as on the wire, for a request.
+    pub fn target(&self) -> Option<&[u8]> {
+        match self.start {
+            StartLine::Request { target, .. } => Some(slice(&self.raw, target)),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The status code, for a response.
+    pub fn status(&self) -> Option<u16> {
+        match self.start {
+            StartLine::Response { status, .. } => Some(status),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    /// The protocol version token (`HTTP/1.1`).
+    pub fn version(&self) -> &[u8] {
+        match self.start {
+            StartLine::Request { version, .. } | StartLine::Response { version, .. } => {
+                slice(&self.raw, version)
+            }
+        }
+    }
+
+    /// All header fields in order, names as sent.
+    pub fn headers(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.headers
+            .iter()
+            .map(|(n, v)| (slice(&self.raw, *n), slice(&self.raw, *v)))
+    }
+
+    /// The first value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
+    }
+
+    /// All values of a header, by case-insensitive name.
+    pub fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
+    }
+
+    /// The raw head bytes.
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+}
+
+/// A message body as far as it was kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Body {
+    /// Body length on the wire after transfer decoding (chunks removed), before
+    /// content decoding: what Content-Length would say.
+    pub wire_len: u64,
+    /// The body content-decoded (gzip, deflate, br), up to the body limit.
+    pub data: Vec<u8>,
+    /// True when `data` holds less than the whole body (limit, gap or bomb).
+    pub truncated: bool,
+}
+
+/// A request or a response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub head: Head,
+    pub body: Body,
+    /// Time of the first and of the last packet carrying the message.
+    pub first_ts: Timestamp,
+    pub last_ts: Timestamp,
+}
+
+/// Application protocol of an exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    H1,
+}
+
+impl Proto {
+    /// The contract's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::H1 => "h1",
+        }
+    }
+}
+
+/// Something partial or unusual about an exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Note {
+    /// The connection was caught after it began (no handshake seen).
+    Midstream,
+    /// Bytes of the exchange were missing from the capture.
+    Gap,
+    /// A body was kept only in part (limit, gap, decompression bomb).
+    TruncatedBody,
+    /// The connection ended before the message was complete.
+    Incomplete,
+    /// An interim 1xx response preceded the final one.
+    InterimResponse,
+    /// The connection switched to WebSocket.
+    UpgradeWebsocket,
+    /// The connection switched to HTTP/2 (h2c).
+    UpgradeH2c,
+    /// The connection switched to another protocol.
+    Upgrade,
+    /// CONNECT: the connection became a tunnel.
+    Tunnel,
+    /// The Content-Encoding could not be decoded.
+    UndecodableBody,
+    /// The message had framing errors that were worked around.
+    Malformed,
+}
+
+impl Note {
+    /// The name used in output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Note::Midstream => "midstream",
+            Note::Gap => "gap",
+            Note::TruncatedBody => "truncated_body",
+            Note::Incomplete => "incomplete",
+            Note::InterimResponse => "interim_response",
+            Note::UpgradeWebsocket => "upgrade_websocket",
+            Note::UpgradeH2c => "upgrade_h2c",
+            Note::Upgrade => "upgrade",
+            Note::Tunnel => "tunnel",
+            Note::UndecodableBody => "undecodable_body",
+            Note::Malformed => "malformed",
+        }
+    }
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One request/response pair (either side may be missing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    /// Position of the exchange's first message in the input (its first byte's arrival
+    /// order); output is sorted by it.
+    pub order: u64,
+    pub proto: Proto,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    /// HTTP/2 stream id.
+    pub stream: Option<u32>,
+    pub request: Option<Message>,
+    pub response: Option<Message>,
+    /// Sorted, without duplicates.
+    pub notes: Vec<Note>,
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Formats a timestamp as RFC 3339 UTC with microseconds.
+pub fn format_ts(ts: Timestamp) -> String {
+    let secs = ts.div_euclid(1_000_000_000);
+    let nanos = ts.rem_euclid(1_000_000_000) as u32;
+    match chrono::DateTime::from_timestamp(secs, nanos) {
+        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+        None => String::from("invalid"),
+    }
+}
+
+fn content_type(m: Option<&Message>) -> Option<String> {
+    m.and_then(|m| m.head.header("content-type")).map(text)
+}
+
+impl Exchange {
+    /// Adds a note once.
+    pub fn note(&mut self, n: Note) {
+        if let Err(at) = self.notes.binary_search(&n) {
+            self.notes.insert(at, n);
+        }
+    }
+
+    /// Time of the first packet of the request (or of the response when it is alone).
+    pub fn ts(&self) -> Timestamp {
+        self.request
+            .as_ref()
+            .or(self.response.as_ref())
+            .map_or(0, |m| m.first_ts)
+    }
+
+    /// The Host header (`:authority` for HTTP/2).
+    pub fn host(&self) -> Option<&[u8]> {
+        self.request.as_ref().and_then(|r| r.head.header("host"))
+    }
+
+    /// The final status code.
+    pub fn status(&self) -> Option<u16> {
+        self.response.as_ref().and_then(|r| r.head.status())
+    }
+
+    /// Milliseconds from the request's first packet to the response's last.
+    pub fn duration_ms(&self) -> Option<f64> {
+        let (req, resp) = (self.request.as_ref()?, self.response.as_ref()?);
+        Some((resp.last_ts - req.first_ts).max(0) as f64 / 1e6)
+    }
+
+    /// The exchange line of the `exchanges --format jsonl` contract.
+    pub fn to_line(&self) -> ExchangeLine {
+        let req = self.request.as_ref();
+        let resp = self.response.as_ref();
+        ExchangeLine {
+            ts: format_ts(self.ts()),
+            proto: self.proto.as_str(),
+            client: self.client.to_string(),
+            server: self.server.to_string(),
+            stream: self.stream,
+            method: req.and_then(|r| r.head.method()).map(text),
+            host: self.host().map(text),
+            target: req.and_then(|r| r.head.target()).map(text),
+            status: self.status(),
+            req_content_type: content_type(req),
+            resp_content_type: content_type(resp),
+            req_body_bytes: req.map_or(0, |r| r.body.wire_len),
+            resp_body_bytes: resp.map_or(0, |r| r.body.wire_len),
+            duration_ms: self.duration_ms().map(|d| (d * 1000.0).round() / 1000.0),
+            notes: self.notes.iter().map(|n| n.as_str()).collect(),
+        }
+    }
+}
+
+/// The serialised form of an exchange (field names are a contract: see DESIGN.md).
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct ExchangeLine {
+    pub ts: String,
+    pub proto: &'static str,
+    pub client: String,
+    pub server: String,
+    pub stream: Option<u32>,
+    pub method: Option<String>,
+    pub host: Option<String>,
+    pub target: Option<String>,
+    pub status: Option<u16>,
+    pub req_content_type: Option<String>,
+    pub resp_content_type: Option<String>,
+    pub req_body_bytes: u64,
+    pub resp_body_bytes: u64,
+    pub duration_ms: Option<f64>,
+    pub notes: Vec<&'static str>,
+}
+
+/// A socket address from the flow's parts.
+pub fn socket(addr: (IpAddr, u16)) -> SocketAddr {
+    SocketAddr::new(addr.0, addr.1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_micro() {
+        assert_eq!(format_ts(1_362_692_526_939_527_000), "2013-03-07T21:42:06.939527Z");
+        assert_eq!(format_ts(0), "1970-01-01T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn notes_are_kept_sorted_and_unique() {
+        let mut e = Exchange {
+            order: 0,
+            proto: Proto::H1,
+            client: "10.0.0.1:1".parse().expect("addr"),
+            server: "10.0.0.2:80".parse().expect("addr"),
+            stream: None,
+            request: None,
+            response: None,
+            notes: vec![],
+        };
+        e.note(Note::Gap);
+        e.note(Note::Midstream);
+        e.note(Note::Gap);
+        assert_eq!(e.notes, vec![Note::Midstream, Note::Gap]);
+    }
+}

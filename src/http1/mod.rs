@@ -1,0 +1,872 @@
+/*!
+Passive HTTP/1.x: both directions of one TCP connection in, [`Exchange`]s out.
+
+Each direction is a small state machine (waiting for a message, reading a head, reading a
+body, resynchronising, or opaque). Requests queue up in arrival order and responses are
+paired with them first-in first-out, which is what HTTP/1.1 pipelining guarantees. The
+parser never trusts the input: heads and chunk lines are bounded, bodies are kept only up
+to the limit, garbage is skipped to the next plausible message start, and a gap in the
+capture ends the message it hits with a note instead of derailing the connection.
+
+Roles come from the TCP handshake when it was seen; otherwise from the first message each
+side sends (a request line or a status line).
+*/
+
+pub mod body;
+pub mod head;
+
+use std::collections::{BTreeSet, VecDeque};
+
+use crate::exchange::{socket, Body, Exchange, Head, Message, Note, Proto};
+use crate::source::Timestamp;
+use crate::stats::Stats;
+use crate::tcp::{FlowEvent, FlowInfo, Side, StreamApp};
+use body::{Coding, Framing, Step};
+use head::StartKind;
+
+/// Limits of the HTTP/1 parser.
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
+    /// Largest head (start line and fields) accepted; larger ones are skipped as garbage.
+    pub max_head: usize,
+    /// Body bytes kept (and decoded) per message; 0 keeps none (lengths are still counted).
+    pub max_body: usize,
+    /// Bytes scanned for a first message start on a connection caught midstream before
+    /// it is declared not HTTP.
+    pub probe_limit: usize,
+    /// Requests waiting for their responses on one connection.
+    pub max_pending: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            // nginx and Apache refuse heads past 8-64 KiB; 64 KiB keeps every real one.
+            max_head: 64 * 1024,
+            max_body: 64 * 1024,
+            probe_limit: 64 * 1024,
+            max_pending: 1024,
+        }
+    }
+}
+
+/// What the parser shares across connections: configuration, counters, the finished
+/// exchanges, and the orders of messages begun but not yet finished (so output can be
+/// released in order of each exchange's first byte).
+#[derive(Debug, Default)]
+pub struct Ctx {
+    pub config: Config,
+    pub stats: Stats,
+    /// Finished exchanges, not yet ordered.
+    pub out: Vec<Exchange>,
+    /// Orders of messages in progress.
+    pub open: BTreeSet<u64>,
+    next_order: u64,
+}
+
+impl Ctx {
+    /// A context with the given limits.
+    pub fn new(config: Config) -> Self {
+        Ctx {
+            config,
+            ..Ctx::default()
+        }
+    }
+
+    fn begin(&mut self) -> u64 {
+        let order = self.next_order;
+        self.next_order += 1;
+        self.open.insert(order);
+        order
+    }
+
+    fn release(&mut self, order: u64) {
+        self.open.remove(&order);
+    }
+
+    fn emit(&mut self, exchange: Exchange) {
+        self.open.remove(&exchange.order);
+        self.stats.exchanges += 1;
+        self.out.push(exchange);
+    }
+
+    fn error(&mut self, what: &'static str) {
+        Stats::bump(&mut self.stats.http_errors, what);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// At a line start, expecting a message; `buf` holds the start of its first line.
+    Start,
+    /// Reading a head whose first line was recognised.
+    Head,
+    /// Reading a body.
+    Body,
+    /// Skipping to the next line that starts a message.
+    Resync { at_line_start: bool },
+    /// Not HTTP/1 (or no longer): bytes are only counted.
+    Opaque,
+}
+
+/// A message being read.
+#[derive(Debug)]
+struct Building {
+    order: u64,
+    kind: StartKind,
+    first_ts: Timestamp,
+    last_ts: Timestamp,
+    head: Option<Head>,
+    framing: Framing,
+    raw_body: Vec<u8>,
+    wire_len: u64,
+    body_cut: bool,
+    codings: Option<Vec<Coding>>,
+    notes: Vec<Note>,
+    /// What the connection becomes after this message.
+    after: After,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum After {
+    Continue,
+    Upgrade(Note),
+    Tunnel,
+}
+
+#[derive(Debug)]
+struct Dir {
+    role: Option<StartKind>,
+    state: State,
+    buf: Vec<u8>,
+    cur: Option<Building>,
+    first_ts: Timestamp,
+    /// Bytes skipped since the last message start was found.
+    skipped: usize,
+    /// A gap hit this direction; the next message carries the note.
+    gap: bool,
+    /// Messages parsed on this direction.
+    messages: u64,
+}
+
+impl Dir {
+    fn new() -> Dir {
+        Dir {
+            role: None,
+            state: State::Start,
+            buf: Vec::new(),
+            cur: None,
+            first_ts: 0,
+            skipped: 0,
+            gap: false,
+            messages: 0,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Pending {
+    order: u64,
+    method_head: bool,
+    method_connect: bool,
+    request: Option<Message>,
+    request_done: bool,
+    response: Option<Message>,
+    notes: Vec<Note>,
+}
+
+/// The HTTP/1 state of one TCP connection.
+#[derive(Debug)]
+pub struct Connection {
+    client: Option<Side>,
+    dirs: [Dir; 2],
+    pending: VecDeque<Pending>,
+    /// Pending entries (a prefix) that already have their final response.
+    answered: usize,
+    counted_opaque: bool,
+}
+
+impl Default for Connection {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn idx(side: Side) -> usize {
+    side as usize
+}
+
+fn content_length(head: &Head) -> Result<Option<u64>, ()> {
+    let mut found: Option<u64> = None;
+    for value in head.header_all("content-length") {
+        for part in value.split(|b| *b == b',') {
+            let t = part.trim_ascii();
+            if t.is_empty() || t.len() > 19 || !t.iter().all(u8::is_ascii_digit) {
+                return Err(());
+            }
+            let n = t.iter().fold(0u64, |a, d| a * 10 + (d - b'0') as u64);
+            if found.is_some_and(|f| f != n) {
+                return Err(());
+            }
+            found = Some(n);
+        }
+    }
+    Ok(found)
+}
+
+fn is_chunked(head: &Head) -> bool {
+    head.header_all("transfer-encoding")
+        .filter_map(|v| v.split(|b| *b == b',').next_back())
+        .last()
+        .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+}
+
+fn upgrade_note(head: &Head) -> Note {
+    match head.header("upgrade").map(|v| v.trim_ascii().to_ascii_lowercase()) {
+        Some(v) if v.starts_with(b"websocket") => Note::UpgradeWebsocket,
+        Some(v) if v.starts_with(b"h2c") => Note::UpgradeH2c,
+        _ => Note::Upgrade,
+    }
+}
+
+impl Connection {
+    /// A connection in its initial state.
+    pub fn new() -> Connection {
+        Connection {
+            client: None,
+            dirs: [Dir::new(), Dir::new()],
+            pending: VecDeque::new(),
+            answered: 0,
+            counted_opaque: false,
+        }
+    }
+
+    fn set_client(&mut self, client: Side) {
+        if self.client.is_none() {
+            self.client = Some(client);
+            self.dirs[idx(client)].role = Some(StartKind::Request);
+            self.dirs[idx(client.other())].role = Some(StartKind::Response);
+        }
+    }
+
+    fn exchange(&self, info: &FlowInfo, order: u64) -> Exchange {
+        let client = self.client.unwrap_or(Side::A);
+        let mut ex = Exchange {
+            order,
+            proto: Proto::H1,
+            client: socket(info.addr(client)),
+            server: socket(info.addr(client.other())),
+            stream: None,
+            request: None,
+            response: None,
+            notes: Vec::new(),
+        };
+        if info.client.is_none() {
+            ex.note(Note::Midstream);
+        }
+        ex
+    }
+
+    /// Hands in-order bytes of one side to the parser.
+    pub fn data(&mut self, info: &FlowInfo, side: Side, ts: Timestamp, mut input: &[u8], ctx: &mut Ctx) {
+        if let Some(client) = info.client {
+            self.set_client(client);
+        }
+        while !input.is_empty() {
+            let used = match self.dirs[idx(side)].state {
+                State::Opaque => input.len(),
+                State::Start => self.on_start(info, side, ts, input, ctx),
+                State::Head => self.on_head(info, side, ts, input, ctx),
+                State::Body => self.on_body(info, side, ts, input, ctx),
+                State::Resync { at_line_start } => self.on_resync(info, side, input, at_line_start, ctx),
+            };
+            input = &input[used.min(input.len())..];
+        }
+    }
+
+    /// Marks the connection as not (or no longer) HTTP/1.
+    fn go_opaque(&mut self, info: &FlowInfo, ctx: &mut Ctx) {
+        for d in &mut self.dirs {
+            d.state = State::Opaque;
+            d.buf = Vec::new();
+        }
+        let any_http = self.dirs.iter().any(|d| d.messages > 0);
+        if !any_http && !self.counted_opaque {
+            self.counted_opaque = true;
+            let server = self.client.map_or_else(
+                || info.addrs[0].1.min(info.addrs[1].1),
+                |c| info.addr(c.other()).1,
+            );
+            *ctx.stats.non_http_flows_by_port.entry(server).or_default() += 1;
+        }
+    }
+
+    fn on_start(&mut self, info: &FlowInfo, side: Side, ts: Timestamp, input: &[u8], ctx: &mut Ctx) -> usize {
+        let dir = &mut self.dirs[idx(side)];
+        if dir.buf.is_empty() {
+            // Blank lines between messages are allowed (RFC 9112 section 2.2).
+            let blank = input.iter().take_while(|b| **b == b'\r' || **b == b'\n').count();
+            if blank > 0 {
+                return blank;
+            }
+            dir.first_ts = ts;
+        }
+        let take = match memchr::memchr(b'\n', input) {
+            Some(i) => i + 1,
+            None => input.len(),
+        };
+        let line_done = take <= input.len() && input[..take].ends_with(b"\n");
+        if dir.buf.len() + take > ctx.config.max_head {
+            ctx.error("start line too long");
+            dir.buf.clear();
+            dir.state = State::Resync { at_line_start: false };
+            return take;
+        }
+        dir.buf.extend_from_slice(&input[..take]);
+        let expect = dir.role;
+        if !line_done {
+            if head::could_start(&dir.buf, expect) {
+                return take;
+            }
+        } else if let Some(kind) = head::first_line(&dir.buf).and_then(head::classify_start) {
+            if expect.is_none_or(|e| e == kind) {
+                if dir.role.is_none() {
+                    let client = if kind == StartKind::Request { side } else { side.other() };
+                    self.set_client(client);
+                }
+                let dir = &mut self.dirs[idx(side)];
+                let order = ctx.begin();
+                let notes = if std::mem::take(&mut dir.gap) { vec![Note::Gap] } else { Vec::new() };
+                dir.skipped = 0;
+                dir.cur = Some(Building {
+                    order,
+                    kind,
+                    first_ts: dir.first_ts,
+                    last_ts: ts,
+                    head: None,
+                    framing: Framing::None,
+                    raw_body: Vec::new(),
+                    wire_len: 0,
+                    body_cut: false,
+                    codings: None,
+                    notes,
+                    after: After::Continue,
+                });
+                dir.state = State::Head;
+                return take;
+            }
+        }
+        // Not a message start.
+        let never_http = self.dirs.iter().all(|d| d.messages == 0);
+        if never_http && info.client.is_some() {
+            // The stream's beginning was seen and it is not HTTP/1 (TLS, SSH, a database).
+            self.go_opaque(info, ctx);
+            return input.len();
+        }
+        ctx.error("not a message start");
+        let dir = &mut self.dirs[idx(side)];
+        let dir_skipped = dir.buf.len();
+        ctx.stats.http_resync_bytes += dir_skipped as u64;
+        dir.skipped += dir_skipped;
+        dir.buf.clear();
+        dir.state = State::Resync { at_line_start: line_done };
+        self.check_probe(info, side, ctx);
+        take
+    }
+
+    /// Gives up on connections that show no HTTP within the probe budget.
+    fn check_probe(&mut self, info: &FlowInfo, side: Side, ctx: &mut Ctx) {
+        let never_http = self.dirs.iter().all(|d| d.messages == 0);
+        if never_http && self.dirs[idx(side)].skipped > ctx.config.probe_limit {
+            self.go_opaque(info, ctx);
+        }
+    }
+
+    fn on_resync(&mut self, info: &FlowInfo, side: Side, input: &[u8], at_line_start: bool, ctx: &mut Ctx) -> usize {
+        let dir = &mut self.dirs[idx(side)];
+        let mut at = 0;
+        if !at_line_start {
+            match memchr::memchr(b'\n', input) {
+                Some(i) => at = i + 1,
+                None => {
+                    dir.skipped += input.len();
+                    ctx.stats.http_resync_bytes += input.len() as u64;
+                    self.check_probe(info, side, ctx);
+                    return input.len();
+                }
+            }
+        }
+        // Look for a start line among the complete lines we have.
+        let found = head::find_start(input, at, dir.role);
+        let resume = match found {
+            Some((pos, _)) => pos,
+            None => {
+                // Resume at the last line start: its line may be incomplete.
+                let last = memchr::memrchr(b'\n', &input[at..]).map_or(at, |i| at + i + 1);
+                if last < input.len() && head::could_start(&input[last..], dir.role) {
+                    last
+                } else {
+                    dir.skipped += input.len();
+                    ctx.stats.http_resync_bytes += input.len() as u64;
+                    dir.state = State::Resync { at_line_start: input.ends_with(b"\n") };
+                    self.check_probe(info, side, ctx);
+                    return input.len();
+                }
+            }
+        };
+        dir.skipped += resume;
+        ctx.stats.http_resync_bytes += resume as u64;
+        dir.state = State::Start;
+        self.check_probe(info, side, ctx);
+        resume
+    }
+
+    fn on_head(&mut self, info: &FlowInfo, side: Side, ts: Timestamp, input: &[u8], ctx: &mut Ctx) -> usize {
+        let dir = &mut self.dirs[idx(side)];
+        // The head ends within `buf + input`; search from just before the new bytes.
+        let search_from = dir.buf.len().saturating_sub(3);
+        let old = dir.buf.len();
+        let room = ctx.config.max_head.saturating_sub(old);
+        let take = input.len().min(room + 4);
+        dir.buf.extend_from_slice(&input[..take]);
+        let end = head::head_end(&dir.buf[search_from..]).map(|e| e + search_from);
+        let Some(end) = end else {
+            if dir.buf.len() > ctx.config.max_head {
+                ctx.error("head too large");
+                self.abandon(side, ctx);
+                let dir = &mut self.dirs[idx(side)];
+                dir.state = State::Resync { at_line_start: false };
+                return take;
+            }
+            if let Some(cur) = dir.cur.as_mut() {
+                cur.last_ts = ts;
+            }
+            return take;
+        };
+        let used = end - old;
+        let raw: Vec<u8> = dir.buf.drain(..).take(end).collect();
+        dir.buf.clear();
+        self.complete_head(info, side, ts, raw, ctx);
+        used
+    }
+
+    /// A head is complete: parse it, set up body framing, pair responses with requests.
+    fn complete_head(&mut self, info: &FlowInfo, side: Side, ts: Timestamp, raw: Vec<u8>, ctx: &mut Ctx) {
+        let dir = &mut self.dirs[idx(side)];
+        let Some(mut cur) = dir.cur.take() else {
+            dir.state = State::Start;
+            return;
+        };
+        let Some((head, lenient)) = head::parse_head(raw, cur.kind) else {
+            ctx.error("unparsable head");
+            ctx.release(cur.order);
+            dir.state = State::Resync { at_line_start: true };
+            return;
+        };
+        if lenient {
+            ctx.error("lenient header fields");
+            cur.notes.push(Note::Malformed);
+        }
+        dir.messages += 1;
+        cur.last_ts = ts;
+        match cur.kind {
+            StartKind::Request => {
+                ctx.stats.http_requests += 1;
+                cur.framing = if is_chunked(&head) {
+                    Framing::Chunked(body::ChunkState::Size(Vec::new()))
+                } else {
+                    match content_length(&head) {
+                        Ok(Some(n)) => Framing::Length(n),
+                        Ok(None) => Framing::None,
+                        Err(()) => {
+                            ctx.error("bad content-length");
+                            cur.notes.push(Note::Malformed);
+                            Framing::None
+                        }
+                    }
+                };
+                let method = head.method().unwrap_or_default();
+                if self.pending.len() >= ctx.config.max_pending {
+                    ctx.error("too many pipelined requests");
+                    self.flush_front(info, ctx);
+                }
+                self.pending.push_back(Pending {
+                    order: cur.order,
+                    method_head: method.eq_ignore_ascii_case(b"HEAD"),
+                    method_connect: method.eq_ignore_ascii_case(b"CONNECT"),
+                    request: None,
+                    request_done: false,
+                    response: None,
+                    notes: Vec::new(),
+                });
+            }
+            StartKind::Response => {
+                ctx.stats.http_responses += 1;
+                let status = head.status().unwrap_or(0);
+                let target = self.pending.get(self.answered);
+                if (100..200).contains(&status) && status != 101 {
+                    // Interim response: note it on the request it answers, read on.
+                    ctx.release(cur.order);
+                    if let Some(p) = self.pending.get_mut(self.answered) {
+                        p.notes.push(Note::InterimResponse);
+                    }
+                    let dir = &mut self.dirs[idx(side)];
+                    dir.state = State::Start;
+                    return;
+                }
+                let (is_head, is_connect) = target.map_or((false, false), |p| (p.method_head, p.method_connect));
+                if let Some(p) = target {
+                    // The exchange takes the request's place in the output order.
+                    ctx.release(cur.order);
+                    cur.order = p.order;
+                    self.answered += 1;
+                }
+                cur.framing = if status == 101 {
+                    cur.after = After::Upgrade(upgrade_note(&head));
+                    Framing::None
+                } else if is_connect && (200..300).contains(&status) {
+                    cur.after = After::Tunnel;
+                    Framing::None
+                } else if is_head || status == 204 || status == 304 || (100..200).contains(&status) {
+                    Framing::None
+                } else if is_chunked(&head) {
+                    Framing::Chunked(body::ChunkState::Size(Vec::new()))
+                } else {
+                    match content_length(&head) {
+                        Ok(Some(n)) => Framing::Length(n),
+                        Ok(None) => Framing::UntilClose,
+                        Err(()) => {
+                            ctx.error("bad content-length");
+                            cur.notes.push(Note::Malformed);
+                            Framing::UntilClose
+                        }
+                    }
+                };
+            }
+        }
+        cur.codings = if ctx.config.max_body > 0 {
+            body::parse_codings(head.header_all("content-encoding"))
+        } else {
+            Some(Vec::new())
+        };
+        cur.head = Some(head);
+        let dir = &mut self.dirs[idx(side)];
+        if cur.framing == Framing::None {
+            dir.cur = Some(cur);
+            self.finish_message(info, side, ctx);
+        } else {
+            dir.cur = Some(cur);
+            dir.state = State::Body;
+        }
+    }
+
+    fn on_body(&mut self, info: &FlowInfo, side: Side, ts: Timestamp, input: &[u8], ctx: &mut Ctx) -> usize {
+        let max_body = ctx.config.max_body;
+        let dir = &mut self.dirs[idx(side)];
+        let Some(cur) = dir.cur.as_mut() else {
+            dir.state = State::Start;
+            return 0;
+        };
+        cur.last_ts = ts;
+        match cur.framing.step(input) {
+            Step::Progress { consumed, data } => {
+                keep_body(cur, &input[data.0..data.1], max_body);
+                consumed
+            }
+            Step::Done { consumed, data } => {
+                keep_body(cur, &input[data.0..data.1], max_body);
+                self.finish_message(info, side, ctx);
+                consumed
+            }
+            Step::Error(what) => {
+                ctx.error(what);
+                cur.notes.push(Note::Malformed);
+                cur.body_cut = true;
+                self.finish_message(info, side, ctx);
+                let dir = &mut self.dirs[idx(side)];
+                if dir.state != State::Opaque {
+                    dir.state = State::Resync { at_line_start: false };
+                }
+                0
+            }
+        }
+    }
+
+    /// The current message of `side` is complete (or as complete as it will get).
+    fn finish_message(&mut self, info: &FlowInfo, side: Side, ctx: &mut Ctx) {
+        let dir = &mut self.dirs[idx(side)];
+        dir.state = State::Start;
+        let Some(cur) = dir.cur.take() else {
+            return;
+        };
+        let Some(head) = cur.head else {
+            ctx.release(cur.order);
+            return;
+        };
+        let mut notes = cur.notes;
+        let mut data = Vec::new();
+        let mut truncated = cur.body_cut;
+        if ctx.config.max_body > 0 && !cur.raw_body.is_empty() {
+            match &cur.codings {
+                Some(codings) if !codings.is_empty() => {
+                    let (out, issue) = body::decode(&cur.raw_body, codings, ctx.config.max_body, cur.body_cut);
+                    data = out;
+                    match issue {
+                        Some(body::DecodeIssue::Truncated) => truncated = true,
+                        Some(body::DecodeIssue::Invalid) => {
+                            ctx.stats.bodies_undecodable += 1;
+                            notes.push(Note::UndecodableBody);
+                        }
+                        None => {}
+                    }
+                }
+                Some(_) => data = cur.raw_body,
+                None => {
+                    ctx.stats.bodies_undecodable += 1;
+                    notes.push(Note::UndecodableBody);
+                    data = cur.raw_body;
+                }
+            }
+        }
+        if ctx.config.max_body > 0 && cur.wire_len > data.len() as u64 && cur.codings.as_ref().is_some_and(|c| c.is_empty()) {
+            truncated = true;
+        }
+        if truncated && ctx.config.max_body > 0 {
+            ctx.stats.bodies_truncated += 1;
+            notes.push(Note::TruncatedBody);
+        }
+        let message = Message {
+            head,
+            body: Body {
+                wire_len: cur.wire_len,
+                data,
+                truncated,
+            },
+            first_ts: cur.first_ts,
+            last_ts: cur.last_ts,
+        };
+        match cur.kind {
+            StartKind::Request => {
+                if let Some(p) = self.pending.iter_mut().find(|p| p.order == cur.order) {
+                    p.request = Some(message);
+                    p.request_done = true;
+                    p.notes.extend(notes);
+                }
+            }
+            StartKind::Response => {
+                if let Some(p) = self.pending.iter_mut().find(|p| p.order == cur.order) {
+                    p.response = Some(message);
+                    p.notes.extend(notes);
+                } else {
+                    let mut ex = self.exchange(info, cur.order);
+                    ex.response = Some(message);
+                    for n in notes {
+                        ex.note(n);
+                    }
+                    ctx.emit(ex);
+                }
+            }
+        }
+        if cur.after != After::Continue {
+            let note = match cur.after {
+                After::Upgrade(n) => n,
+                _ => Note::Tunnel,
+            };
+            if let Some(p) = self.pending.iter_mut().find(|p| p.order == cur.order) {
+                p.notes.push(note);
+            }
+            ctx.stats.upgrades += 1;
+            self.emit_ready(info, ctx);
+            self.flush_all(info, ctx);
+            for d in &mut self.dirs {
+                d.state = State::Opaque;
+                d.buf = Vec::new();
+            }
+            return;
+        }
+        self.emit_ready(info, ctx);
+    }
+
+    /// Emits exchanges at the front of the queue that are complete.
+    fn emit_ready(&mut self, info: &FlowInfo, ctx: &mut Ctx) {
+        while self
+            .pending
+            .front()
+            .is_some_and(|p| p.request_done && p.response.is_some())
+        {
+            self.flush_front(info, ctx);
+        }
+    }
+
+    /// Emits the oldest pending exchange as it is.
+    fn flush_front(&mut self, info: &FlowInfo, ctx: &mut Ctx) {
+        let Some(p) = self.pending.pop_front() else {
+            return;
+        };
+        if self.answered > 0 {
+            self.answered -= 1;
+        }
+        let mut ex = self.exchange(info, p.order);
+        let incomplete = !p.request_done;
+        ex.request = p.request;
+        ex.response = p.response;
+        for n in p.notes {
+            ex.note(n);
+        }
+        if incomplete {
+            ex.note(Note::Incomplete);
+        }
+        ctx.emit(ex);
+    }
+
+    fn flush_all(&mut self, info: &FlowInfo, ctx: &mut Ctx) {
+        while !self.pending.is_empty() {
+            self.flush_front(info, ctx);
+        }
+    }
+
+    /// Drops the message in progress on `side` (its head never completed).
+    fn abandon(&mut self, side: Side, ctx: &mut Ctx) {
+        let dir = &mut self.dirs[idx(side)];
+        dir.buf.clear();
+        if let Some(cur) = dir.cur.take() {
+            ctx.release(cur.order);
+        }
+    }
+
+    /// `len` bytes of `side` are missing from the capture here.
+    pub fn gap(&mut self, info: &FlowInfo, side: Side, len: u64, ctx: &mut Ctx) {
+        let dir = &mut self.dirs[idx(side)];
+        match dir.state {
+            State::Opaque => {}
+            State::Start | State::Resync { .. } => {
+                dir.buf.clear();
+                dir.gap = true;
+                dir.state = State::Resync { at_line_start: false };
+            }
+            State::Head => {
+                // Keep what the head had, if its first line made it.
+                self.salvage_head(info, side, ctx);
+                let dir = &mut self.dirs[idx(side)];
+                dir.state = State::Resync { at_line_start: false };
+            }
+            State::Body => {
+                let Some(cur) = dir.cur.as_mut() else {
+                    dir.state = State::Resync { at_line_start: false };
+                    return;
+                };
+                push_note(&mut cur.notes, Note::Gap);
+                cur.body_cut = true;
+                match cur.framing.skip(len) {
+                    Ok(false) => cur.wire_len += len,
+                    Ok(true) => {
+                        cur.wire_len += len;
+                        self.finish_message(info, side, ctx);
+                    }
+                    Err(()) => {
+                        self.finish_message(info, side, ctx);
+                        let dir = &mut self.dirs[idx(side)];
+                        if dir.state != State::Opaque {
+                            dir.state = State::Resync { at_line_start: false };
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A head cut by a gap: keep its complete lines as the head, note the gap.
+    fn salvage_head(&mut self, info: &FlowInfo, side: Side, ctx: &mut Ctx) {
+        let dir = &mut self.dirs[idx(side)];
+        let complete = memchr::memrchr(b'\n', &dir.buf).map(|i| i + 1);
+        let Some(complete) = complete else {
+            self.abandon(side, ctx);
+            return;
+        };
+        let mut raw = dir.buf[..complete].to_vec();
+        raw.extend_from_slice(b"\r\n");
+        dir.buf.clear();
+        if let Some(cur) = dir.cur.as_mut() {
+            push_note(&mut cur.notes, Note::Gap);
+            push_note(&mut cur.notes, Note::Incomplete);
+        }
+        self.complete_head(info, side, 0, raw, ctx);
+        // Whatever framing the head announced, its body is lost with the gap.
+        let dir = &mut self.dirs[idx(side)];
+        if dir.state == State::Body {
+            if let Some(cur) = dir.cur.as_mut() {
+                cur.body_cut = true;
+            }
+            self.finish_message(info, side, ctx);
+        }
+    }
+
+    /// `side` closed its direction.
+    pub fn fin(&mut self, info: &FlowInfo, side: Side, ctx: &mut Ctx) {
+        let dir = &mut self.dirs[idx(side)];
+        if dir.state == State::Body {
+            if let Some(cur) = dir.cur.as_mut() {
+                if cur.framing != Framing::UntilClose {
+                    push_note(&mut cur.notes, Note::Incomplete);
+                    cur.body_cut = true;
+                }
+            }
+            self.finish_message(info, side, ctx);
+        } else if dir.state == State::Head {
+            self.salvage_head(info, side, ctx);
+        }
+        let dir = &mut self.dirs[idx(side)];
+        dir.buf = Vec::new();
+        if dir.state != State::Opaque {
+            dir.state = State::Resync { at_line_start: true };
+        }
+    }
+
+    /// The connection is gone: finish what can be finished and emit everything.
+    pub fn close(&mut self, info: &FlowInfo, ctx: &mut Ctx) {
+        for side in [Side::A, Side::B] {
+            if self.dirs[idx(side)].state != State::Opaque {
+                self.fin(info, side, ctx);
+            }
+        }
+        // Messages that never got a head are dropped; their order is released.
+        for side in [Side::A, Side::B] {
+            self.abandon(side, ctx);
+        }
+        self.flush_all(info, ctx);
+    }
+}
+
+fn push_note(notes: &mut Vec<Note>, n: Note) {
+    if !notes.contains(&n) {
+        notes.push(n);
+    }
+}
+
+fn keep_body(cur: &mut Building, data: &[u8], max_body: usize) {
+    cur.wire_len += data.len() as u64;
+    if max_body == 0 {
+        return;
+    }
+    let room = max_body.saturating_sub(cur.raw_body.len());
+    if room < data.len() {
+        cur.body_cut = true;
+    }
+    cur.raw_body.extend_from_slice(&data[..room.min(data.len())]);
+}
+
+impl StreamApp for Connection {
+    type Ctx = Ctx;
+
+    fn on_event(&mut self, info: &FlowInfo, event: FlowEvent<'_>, ctx: &mut Ctx) {
+        match event {
+            FlowEvent::Data { side, ts, bytes } => self.data(info, side, ts, bytes, ctx),
+            FlowEvent::Gap { side, len, .. } => self.gap(info, side, len, ctx),
+            FlowEvent::Fin { side, .. } => self.fin(info, side, ctx),
+            FlowEvent::Close { .. } => self.close(info, ctx),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,19 @@
+/*!
+specter: passive API discovery.
+
+The pipeline, one module per stage (see docs/architecture.md):
+[`source`] reads capture files, [`decode`] finds TCP segments in frames, [`tcp`] puts each
+direction of a connection back in order, [`http1`] turns byte streams into request/response
+[`exchange::Exchange`]s, and [`pipeline`] ties them together and hands exchanges to a sink
+in the order their requests began.
+*/
+
+pub mod decode;
+pub mod exchange;
+pub mod inputs;
+pub mod http1;
+pub mod output;
+pub mod pipeline;
+pub mod source;
+pub mod stats;
+pub mod tcp;

@@ -1,0 +1,177 @@
+/*!
+The pipeline: packets in, exchanges out in the order their first message began.
+
+[`Analyzer`] owns one decoder, one flow table of HTTP/1 connections and the reorder buffer.
+It is fed packets one at a time (from a file or, later, a live interface) and pushes each
+finished [`Exchange`] to a sink as soon as no earlier-starting exchange can still be in
+progress. Memory stays bounded: the reorder buffer releases its oldest entries past
+[`Config::max_reorder`] even if that bends the order.
+*/
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use crate::decode::{defrag, Decoder};
+use crate::exchange::Exchange;
+use crate::http1::{self, Connection};
+use crate::source::Packet;
+use crate::stats::Stats;
+use crate::tcp::{self, FlowTable};
+
+/// Every limit of the pipeline.
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
+    pub defrag: defrag::Limits,
+    pub tcp: tcp::Limits,
+    pub http: http1::Config,
+    /// Finished exchanges held back waiting for an earlier one to finish.
+    pub max_reorder: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            defrag: defrag::Limits::default(),
+            tcp: tcp::Limits::default(),
+            http: http1::Config::default(),
+            max_reorder: 100_000,
+        }
+    }
+}
+
+struct Ordered(Exchange);
+
+impl PartialEq for Ordered {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.order == other.0.order
+    }
+}
+impl Eq for Ordered {}
+impl PartialOrd for Ordered {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ordered {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.order.cmp(&other.0.order)
+    }
+}
+
+/// Packets to exchanges.
+pub struct Analyzer {
+    config: Config,
+    decoder: Decoder,
+    flows: FlowTable<Connection>,
+    ctx: http1::Ctx,
+    held: BinaryHeap<Reverse<Ordered>>,
+    last_expire: i64,
+}
+
+impl Analyzer {
+    /// A fresh analyzer.
+    pub fn new(config: Config) -> Self {
+        Analyzer {
+            config,
+            decoder: Decoder::new(config.defrag),
+            flows: FlowTable::new(config.tcp),
+            ctx: http1::Ctx::new(config.http),
+            held: BinaryHeap::new(),
+            last_expire: i64::MIN,
+        }
+    }
+
+    /// Feeds one captured packet; finished exchanges go to `sink` in order.
+    pub fn packet(&mut self, packet: &Packet<'_>, sink: &mut dyn FnMut(Exchange)) {
+        let stats = &mut self.ctx.stats;
+        stats.packets += 1;
+        stats.bytes += packet.data.len() as u64;
+        *stats.packets_by_linktype.entry(packet.linktype).or_default() += 1;
+        let Analyzer {
+            decoder,
+            flows,
+            ctx,
+            ..
+        } = self;
+        // The decoder reports into a scratch Stats to keep the borrow of ctx simple.
+        let mut local = std::mem::take(&mut ctx.stats);
+        decoder.decode(packet.ts, packet.linktype, packet.data, &mut local, &mut |seg, st| {
+            std::mem::swap(&mut ctx.stats, st);
+            flows.segment(seg, ctx, &mut |_| Connection::new());
+            std::mem::swap(&mut ctx.stats, st);
+        });
+        ctx.stats = local;
+        if packet.ts > self.last_expire.saturating_add(5_000_000_000) {
+            self.last_expire = packet.ts;
+            self.decoder.expire(packet.ts, &mut self.ctx.stats);
+        }
+        self.release(sink, false);
+    }
+
+    /// Ends the input: closes every flow and releases every exchange.
+    pub fn finish(&mut self, sink: &mut dyn FnMut(Exchange)) {
+        self.flows.finish(&mut self.ctx);
+        self.release(sink, true);
+    }
+
+    fn release(&mut self, sink: &mut dyn FnMut(Exchange), all: bool) {
+        for ex in self.ctx.out.drain(..) {
+            self.held.push(Reverse(Ordered(ex)));
+        }
+        let low_water = if all { None } else { self.ctx.open.first().copied() };
+        while let Some(Reverse(Ordered(top))) = self.held.peek() {
+            let ready = low_water.is_none_or(|lw| top.order < lw) || self.held.len() > self.config.max_reorder;
+            if !ready {
+                break;
+            }
+            if let Some(Reverse(Ordered(ex))) = self.held.pop() {
+                sink(ex);
+            }
+        }
+    }
+
+    /// Counters so far, the flow table's included.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.ctx.stats.clone();
+        let t = self.flows.totals();
+        s.flows = t.flows;
+        s.flows_midstream = t.midstream;
+        s.flows_evicted = t.evicted;
+        s.flows_timed_out = t.timed_out;
+        s.tcp_retransmissions = t.assembler.retransmissions;
+        s.tcp_out_of_order = t.assembler.out_of_order;
+        s.tcp_gaps = t.assembler.gaps;
+        s.tcp_gap_bytes = t.assembler.gap_bytes;
+        s.tcp_buffer_overflows = t.assembler.overflows;
+        s.tcp_overlap_conflicts = t.assembler.conflicts;
+        s.tcp_payload_bytes = t.assembler.delivered;
+        s
+    }
+}
+
+/// Reads one capture stream through a fresh analyzer. Exchanges go to `sink`; on a broken
+/// file, everything before the break is still analysed and the error is returned after.
+pub fn run_capture<R: std::io::Read + Send>(
+    reader: R,
+    config: Config,
+    sink: &mut dyn FnMut(Exchange),
+    on_progress: &mut dyn FnMut(u64),
+) -> (Stats, Result<(), crate::source::CaptureError>) {
+    let mut analyzer = Analyzer::new(config);
+    let result = crate::source::read_capture(
+        reader,
+        |p| analyzer.packet(p, sink),
+        |_secrets| {},
+        on_progress,
+    );
+    analyzer.finish(sink);
+    let mut stats = analyzer.stats();
+    stats.files = 1;
+    match result {
+        Ok(_) => (stats, Ok(())),
+        Err((_, e)) => {
+            stats.files_failed = 1;
+            (stats, Err(e))
+        }
+    }
+}

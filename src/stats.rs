@@ -1,0 +1,198 @@
+/*!
+Counters of what the pipeline saw and what it skipped, and why.
+
+Every layer that drops or cuts something counts it here, so `--stats` (and later the
+sensor's status line) can say what the tool could not see instead of staying silent.
+*/
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// All counters of one run. Plain integers: the hot path only increments them.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Stats {
+    /// Capture files (or streams) opened.
+    pub files: u64,
+    /// Files that stopped with an error before their end.
+    pub files_failed: u64,
+    /// Packet records read.
+    pub packets: u64,
+    /// Bytes of capture read.
+    pub bytes: u64,
+    /// Packets by LINKTYPE.
+    pub packets_by_linktype: BTreeMap<u32, u64>,
+    /// Packets that could not be decoded to IP, by reason.
+    pub undecodable: BTreeMap<&'static str, u64>,
+    /// IP packets that carry something else than TCP (UDP without a tunnel, ICMP...).
+    pub not_tcp: u64,
+    /// Packets that came out of a tunnel (VXLAN, Geneve, GRE/ERSPAN, Teredo, IP-in-IP).
+    pub tunnelled: u64,
+    /// IP fragments seen.
+    pub ip_fragments: u64,
+    /// Datagrams rebuilt from fragments.
+    pub ip_reassembled: u64,
+    /// Fragment sets dropped (timeout, overlap conflict, table full).
+    pub ip_fragments_dropped: u64,
+    /// TCP segments seen.
+    pub tcp_segments: u64,
+    /// TCP flows created.
+    pub flows: u64,
+    /// Flows whose start (the SYN) was never seen.
+    pub flows_midstream: u64,
+    /// Flows evicted because the flow table was full.
+    pub flows_evicted: u64,
+    /// Flows closed by idle timeout.
+    pub flows_timed_out: u64,
+    /// Segments that repeated data already received.
+    pub tcp_retransmissions: u64,
+    /// Segments that arrived ahead of a hole.
+    pub tcp_out_of_order: u64,
+    /// Holes in a byte stream that were never filled.
+    pub tcp_gaps: u64,
+    /// Bytes lost in those holes (including bytes cut by the snap length).
+    pub tcp_gap_bytes: u64,
+    /// Out-of-order bytes dropped because a direction's buffer was full.
+    pub tcp_buffer_overflows: u64,
+    /// Overlapping segments whose bytes differed from what was already held.
+    pub tcp_overlap_conflicts: u64,
+    /// TCP payload bytes delivered in order to the application layer.
+    pub tcp_payload_bytes: u64,
+    /// Flows whose payload is not HTTP (by destination port).
+    pub non_http_flows_by_port: BTreeMap<u16, u64>,
+    /// HTTP/1 requests parsed.
+    pub http_requests: u64,
+    /// HTTP/1 responses parsed.
+    pub http_responses: u64,
+    /// HTTP exchanges emitted.
+    pub exchanges: u64,
+    /// HTTP parse errors, by kind.
+    pub http_errors: BTreeMap<&'static str, u64>,
+    /// Bytes skipped while looking for the next HTTP message.
+    pub http_resync_bytes: u64,
+    /// Bodies kept only in part because of the body limit.
+    pub bodies_truncated: u64,
+    /// Bodies whose Content-Encoding could not be decoded.
+    pub bodies_undecodable: u64,
+    /// Connections that switched protocols (101) or tunnelled (CONNECT).
+    pub upgrades: u64,
+}
+
+impl Stats {
+    /// Adds another run's counters to these.
+    pub fn merge(&mut self, other: &Stats) {
+        self.files += other.files;
+        self.files_failed += other.files_failed;
+        self.packets += other.packets;
+        self.bytes += other.bytes;
+        for (k, v) in &other.packets_by_linktype {
+            *self.packets_by_linktype.entry(*k).or_default() += v;
+        }
+        for (k, v) in &other.undecodable {
+            *self.undecodable.entry(*k).or_default() += v;
+        }
+        self.not_tcp += other.not_tcp;
+        self.tunnelled += other.tunnelled;
+        self.ip_fragments += other.ip_fragments;
+        self.ip_reassembled += other.ip_reassembled;
+        self.ip_fragments_dropped += other.ip_fragments_dropped;
+        self.tcp_segments += other.tcp_segments;
+        self.flows += other.flows;
+        self.flows_midstream += other.flows_midstream;
+        self.flows_evicted += other.flows_evicted;
+        self.flows_timed_out += other.flows_timed_out;
+        self.tcp_retransmissions += other.tcp_retransmissions;
+        self.tcp_out_of_order += other.tcp_out_of_order;
+        self.tcp_gaps += other.tcp_gaps;
+        self.tcp_gap_bytes += other.tcp_gap_bytes;
+        self.tcp_buffer_overflows += other.tcp_buffer_overflows;
+        self.tcp_overlap_conflicts += other.tcp_overlap_conflicts;
+        self.tcp_payload_bytes += other.tcp_payload_bytes;
+        for (k, v) in &other.non_http_flows_by_port {
+            *self.non_http_flows_by_port.entry(*k).or_default() += v;
+        }
+        self.http_requests += other.http_requests;
+        self.http_responses += other.http_responses;
+        self.exchanges += other.exchanges;
+        for (k, v) in &other.http_errors {
+            *self.http_errors.entry(*k).or_default() += v;
+        }
+        self.http_resync_bytes += other.http_resync_bytes;
+        self.bodies_truncated += other.bodies_truncated;
+        self.bodies_undecodable += other.bodies_undecodable;
+        self.upgrades += other.upgrades;
+    }
+
+    /// Adds one to a keyed counter.
+    pub fn bump(map: &mut BTreeMap<&'static str, u64>, key: &'static str) {
+        *map.entry(key).or_default() += 1;
+    }
+}
+
+fn linktype_name(lt: u32) -> &'static str {
+    match lt {
+        0 => "null",
+        1 => "ethernet",
+        12 | 14 | 101 => "raw-ip",
+        105 => "802.11",
+        108 => "loop",
+        113 => "linux-sll",
+        127 => "802.11-radiotap",
+        228 => "ipv4",
+        229 => "ipv6",
+        239 => "nflog",
+        274 => "ethernet-mpacket",
+        276 => "linux-sll2",
+        _ => "other",
+    }
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let row = |f: &mut fmt::Formatter<'_>, name: &str, v: u64| writeln!(f, "  {name:<38} {v:>12}");
+        writeln!(f, "input")?;
+        row(f, "files", self.files)?;
+        row(f, "files stopped by an error", self.files_failed)?;
+        row(f, "packets", self.packets)?;
+        row(f, "bytes", self.bytes)?;
+        for (lt, n) in &self.packets_by_linktype {
+            row(f, &format!("packets on linktype {lt} ({})", linktype_name(*lt)), *n)?;
+        }
+        writeln!(f, "decode")?;
+        for (why, n) in &self.undecodable {
+            row(f, &format!("undecodable: {why}"), *n)?;
+        }
+        row(f, "not TCP", self.not_tcp)?;
+        row(f, "tunnelled packets", self.tunnelled)?;
+        row(f, "IP fragments", self.ip_fragments)?;
+        row(f, "IP datagrams reassembled", self.ip_reassembled)?;
+        row(f, "IP fragment sets dropped", self.ip_fragments_dropped)?;
+        writeln!(f, "tcp")?;
+        row(f, "segments", self.tcp_segments)?;
+        row(f, "flows", self.flows)?;
+        row(f, "flows caught midstream (no SYN)", self.flows_midstream)?;
+        row(f, "flows evicted (table full)", self.flows_evicted)?;
+        row(f, "flows timed out", self.flows_timed_out)?;
+        row(f, "retransmitted segments", self.tcp_retransmissions)?;
+        row(f, "out-of-order segments", self.tcp_out_of_order)?;
+        row(f, "gaps", self.tcp_gaps)?;
+        row(f, "bytes lost in gaps", self.tcp_gap_bytes)?;
+        row(f, "buffer overflows", self.tcp_buffer_overflows)?;
+        row(f, "overlaps with conflicting data", self.tcp_overlap_conflicts)?;
+        row(f, "payload bytes delivered", self.tcp_payload_bytes)?;
+        for (port, n) in &self.non_http_flows_by_port {
+            row(f, &format!("non-HTTP flows to port {port}"), *n)?;
+        }
+        writeln!(f, "http")?;
+        row(f, "requests", self.http_requests)?;
+        row(f, "responses", self.http_responses)?;
+        row(f, "exchanges", self.exchanges)?;
+        for (why, n) in &self.http_errors {
+            row(f, &format!("parse errors: {why}"), *n)?;
+        }
+        row(f, "bytes skipped to resynchronise", self.http_resync_bytes)?;
+        row(f, "bodies truncated by the limit", self.bodies_truncated)?;
+        row(f, "bodies with undecodable encoding", self.bodies_undecodable)?;
+        row(f, "protocol switches and tunnels", self.upgrades)?;
+        Ok(())
+    }
+}
