@@ -59,6 +59,8 @@ pub struct Stats {
     pub tcp_payload_bytes: u64,
     /// Flows whose payload is not HTTP (by destination port).
     pub non_http_flows_by_port: BTreeMap<u16, u64>,
+    /// Connections that speak HTTP/2 (prior-knowledge preface), not decoded by the HTTP/1 parser.
+    pub h2_connections: u64,
     /// HTTP/1 requests parsed.
     pub http_requests: u64,
     /// HTTP/1 responses parsed.
@@ -110,6 +112,7 @@ impl Stats {
         for (k, v) in &other.non_http_flows_by_port {
             *self.non_http_flows_by_port.entry(*k).or_default() += v;
         }
+        self.h2_connections += other.h2_connections;
         self.http_requests += other.http_requests;
         self.http_responses += other.http_responses;
         self.exchanges += other.exchanges;
@@ -183,6 +186,7 @@ impl fmt::Display for Stats {
             row(f, &format!("non-HTTP flows to port {port}"), *n)?;
         }
         writeln!(f, "http")?;
+        row(f, "HTTP/2 connections (not decoded)", self.h2_connections)?;
         row(f, "requests", self.http_requests)?;
         row(f, "responses", self.http_responses)?;
         row(f, "exchanges", self.exchanges)?;

@@ -24,6 +24,19 @@ const MAX_METHOD: usize = 32;
 /// Header fields kept per head (more are ignored and counted as malformed).
 pub const MAX_HEADERS: usize = 256;
 
+/// The HTTP/2 connection preface's first line (RFC 9113 section 3.4).
+pub const H2_PREFACE_LINE: &[u8] = b"PRI * HTTP/2.0";
+
+/// Reads the first line of a head cut short by a gap: accepted only when the target is
+/// whole (a space follows it), so a cut never invents a path.
+pub fn partial_request_line(line: &[u8]) -> bool {
+    let Some(((_, m1), (t0, t1), _)) = parse_request_line(line) else {
+        return false;
+    };
+    let method = &line[..m1 as usize];
+    t1 > t0 && (t1 as usize) < line.len() && KNOWN_METHODS.contains(&method)
+}
+
 /// What kind of message start a line is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartKind {
@@ -96,7 +109,13 @@ pub fn parse_request_line(line: &[u8]) -> Option<(Span, Span, Span)> {
     }
     let version = &line[v0..v1];
     let looks_versioned = version.len() >= 5 && version[..5].eq_ignore_ascii_case(b"HTTP/");
-    if !(known || looks_versioned) {
+    // An unknown method in a line without a version still counts when it looks like one
+    // (upper case) and the target looks like a path: tshark reads `CCM_POST /x` too.
+    let looks_like_path = line.get(t0) == Some(&b'/');
+    let method_like = method
+        .iter()
+        .all(|b| b.is_ascii_uppercase() || *b == b'_' || *b == b'-');
+    if !(known || looks_versioned || (method_like && looks_like_path)) {
         return None;
     }
     if line[t0..t1].iter().any(|b| b.is_ascii_control()) {
@@ -283,6 +302,10 @@ mod tests {
         assert_eq!(req("OPTIONS"), t("OPTIONS", "", ""));
         assert_eq!(req("GET / HTTP/1."), t("GET", "/", "HTTP/1."));
         assert_eq!(req("CCM_POST / HTTP/1."), t("CCM_POST", "/", "HTTP/1."));
+        assert_eq!(req("CCM_POST /HTTP/1.1"), t("CCM_POST", "/HTTP/1.1", ""));
+        assert_eq!(req("220 mail.example.com ESMTP"), None);
+        assert!(partial_request_line(b"GET /images/sf.net_box.gif HTT"));
+        assert!(!partial_request_line(b"GET /images/sf.ne"));
         assert_eq!(req("GET/ HTTP/1.1"), None);
         assert_eq!(req("OPTIONSHTTP/1.1"), None);
         assert_eq!(req("\u{c3}\u{82} / HTTP/1.1"), None);

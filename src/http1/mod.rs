@@ -328,6 +328,11 @@ impl Connection {
             if head::could_start(&dir.buf, expect) {
                 return take;
             }
+        } else if head::first_line(&dir.buf) == Some(head::H2_PREFACE_LINE) {
+            // HTTP/2 with prior knowledge: not ours to parse.
+            ctx.stats.h2_connections += 1;
+            self.go_opaque(info, ctx);
+            return input.len();
         } else if let Some(kind) = head::first_line(&dir.buf).and_then(head::classify_start) {
             if expect.is_none_or(|e| e == kind) {
                 if dir.role.is_none() {
@@ -468,7 +473,7 @@ impl Connection {
             cur.notes.push(Note::Malformed);
         }
         dir.messages += 1;
-        cur.last_ts = ts;
+        cur.last_ts = cur.last_ts.max(ts);
         match cur.kind {
             StartKind::Request => {
                 ctx.stats.http_requests += 1;
@@ -739,6 +744,38 @@ impl Connection {
         let dir = &mut self.dirs[idx(side)];
         match dir.state {
             State::Opaque => {}
+            State::Start if !dir.buf.is_empty() && dir.role != Some(StartKind::Response) && head::partial_request_line(&dir.buf) => {
+                // The request line was cut inside its version: keep method and target.
+                let mut raw = std::mem::take(&mut dir.buf);
+                raw.extend_from_slice(b"\r\n\r\n");
+                if dir.role.is_none() {
+                    self.set_client(side);
+                }
+                let dir = &mut self.dirs[idx(side)];
+                let order = ctx.begin();
+                dir.cur = Some(Building {
+                    order,
+                    kind: StartKind::Request,
+                    first_ts: dir.first_ts,
+                    last_ts: dir.first_ts,
+                    head: None,
+                    framing: Framing::None,
+                    raw_body: Vec::new(),
+                    wire_len: 0,
+                    body_cut: true,
+                    codings: None,
+                    notes: vec![Note::Gap, Note::Incomplete],
+                    after: After::Continue,
+                });
+                self.complete_head(info, side, 0, raw, ctx);
+                let dir = &mut self.dirs[idx(side)];
+                if dir.state == State::Body {
+                    self.finish_message(info, side, ctx);
+                }
+                let dir = &mut self.dirs[idx(side)];
+                dir.gap = true;
+                dir.state = State::Resync { at_line_start: false };
+            }
             State::Start | State::Resync { .. } => {
                 dir.buf.clear();
                 dir.gap = true;
