@@ -1,1 +1,6 @@
+//! Integration tests: the real binary on real captures. One test binary (see Cargo.toml).
 
+mod util;
+
+mod agree;
+mod cli;

@@ -223,6 +223,15 @@ pub fn parse_head(raw: Vec<u8>, kind: StartKind) -> Option<(Head, bool)> {
     };
     let block_start = line_end + 1;
     let (headers, lenient) = parse_fields(&raw, block_start);
+    let mut raw = raw;
+    // RFC 9110 section 5.5: NUL in a field value is replaced with SP.
+    for (_, (v0, v1)) in &headers {
+        for b in &mut raw[*v0 as usize..*v1 as usize] {
+            if *b == 0 {
+                *b = b' ';
+            }
+        }
+    }
     Some((Head::new(raw, start, headers), lenient))
 }
 
@@ -324,7 +333,7 @@ mod tests {
 
     #[test]
     fn head_end_with_crlf_and_lf() {
-        assert_eq!(head_end(b"GET / HTTP/1.1\r\nA: b\r\n\r\nbody"), Some(25));
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nA: b\r\n\r\nbody"), Some(24));
         assert_eq!(head_end(b"GET / HTTP/1.1\nA: b\n\nbody"), Some(21));
         assert_eq!(head_end(b"GET / HTTP/1.1\r\nA: b\r\n"), None);
     }
@@ -346,7 +355,7 @@ mod tests {
     #[test]
     fn finds_message_starts_at_line_starts() {
         let buf = b"garbage\r\nmore HTTP/1.1 200 OK\r\nHTTP/1.1 204 No Content\r\n";
-        assert_eq!(find_start(buf, 0, None), Some((32, StartKind::Response)));
+        assert_eq!(find_start(buf, 0, None), Some((31, StartKind::Response)));
         assert_eq!(find_start(b"x\nGET / HTTP/1.1\n", 0, Some(StartKind::Request)), Some((2, StartKind::Request)));
         assert!(could_start(b"GE", None));
         assert!(could_start(b"HTT", Some(StartKind::Response)));

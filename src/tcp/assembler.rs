@@ -398,7 +398,7 @@ mod tests {
     #[test]
     fn gap_by_overflow() {
         let (s, a) = run(&[(1, b"ab"), (10, b"0123456789")], Some(0), 4);
-        assert_eq!(s, "ab[gap 6]0123456789");
+        assert_eq!(s, "ab[gap 7]0123456789");
         assert_eq!(a.events.gaps, 1);
         assert_eq!(a.events.overflows, 1);
     }

@@ -1,0 +1,488 @@
+#!/usr/bin/env bash
+# record.sh -- record specter's own test captures from real servers on loopback.
+#
+# USAGE
+#   captures/record.sh [--no-tsv] [--list] [NAME...]
+#     NAME      record only these captures (default: all; see --list)
+#     --no-tsv  do not (re)write <name>.requests.tsv (otherwise tshark is required)
+#     --list    print the capture table and exit
+#
+# WHAT IT DOES (for each capture, in a fresh temp dir, every server restarted)
+#   1. starts api_server.py (python3 stdlib JSON API) on 127.0.0.1:18081 and, when the
+#      capture needs it, nginx on 127.0.0.1:18080 (static files + reverse proxy of /api/
+#      to the python API with upstream keep-alive, gzip on for JSON/CSS/JS; HTTP/2
+#      cleartext with prior knowledge for the h2c capture);
+#   2. starts `tcpdump -i lo -s 0 -U -w ... 'tcp port 18080 or tcp port 18081'` and waits
+#      until it is listening (only these two ports are recorded: other loopback traffic
+#      is ignored);
+#   3. runs a fixed set of clients (curl, a raw-socket pipelining client in python3,
+#      wrk with a request-count-bounded lua script, nghttp), all to 127.0.0.1 only;
+#   4. stops nginx (graceful, so proxy keep-alive connections are closed on the wire),
+#      the python API, then tcpdump (SIGINT), and moves <name>.pcap into this directory;
+#   5. writes tshark's view <name>.requests.tsv with groundtruth.sh (copy of
+#      /work/shared/captures/groundtruth.sh; override with GROUNDTRUTH=/path) and
+#      checks the row count against the table below.
+#
+# REQUIREMENTS (Debian 12): run as root (tcpdump on lo);
+#   apt-get install -y tcpdump nginx-light curl wrk tshark python3 nghttp2-client
+#   (nghttp2-client is optional: without nghttp the h2c capture is skipped.)
+#
+# Ports 18080 (nginx) and 18081 (python API) must be free.  Outputs are overwritten.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ADDR=127.0.0.1
+WEB_PORT=18080
+API_PORT=18081
+API="http://$ADDR:$API_PORT"
+WEB="http://$ADDR:$WEB_PORT"
+FILTER="tcp port $WEB_PORT or tcp port $API_PORT"
+FIXED_MTIME=1704067200   # 2024-01-01T00:00:00Z: static files get stable ETag/Last-Modified
+H1_ARGS="-d tcp.port==$WEB_PORT,http -d tcp.port==$API_PORT,http"
+H2_ARGS="-d tcp.port==$WEB_PORT,http2 -d tcp.port==$API_PORT,http"
+
+# name | nginx mode (none/h1/h2c) | tshark args | expected TSV rows | of which no-response | description
+CAPTURES="\
+keepalive-curl|none|$H1_ARGS|10|0|one curl run, 10 requests (GET/POST/PUT/DELETE; 200/201/204/404) on one keep-alive connection to the python API
+pipelined|h1|$H1_ARGS|11|4|HTTP/1.1 pipelining from a raw socket: 3 requests in one write to the python API, same to nginx (one proxied upstream)
+chunked-gzip|h1|$H1_ARGS|10|0|chunked responses, gzip (Content-Length and chunked), chunked request body; nginx gzipping proxied JSON and static JS
+expect-100-continue|h1|$H1_ARGS|8|0|Expect: 100-continue POSTs: 100 then 201 (python, nginx), immediate 413 without 100 (python)
+large-bodies|none|$H1_ARGS|2|0|~197 KB JSON download and ~287 KB JSON upload on one connection
+load-wrk|none|$H1_ARGS|300|0|wrk -t2 -c2, lua script stops each thread after 150 responses (GETs + POSTs)
+nginx-proxy|h1|$H1_ARGS|16|0|nginx static files (200/304/404/HEAD) and /api/ proxied to the python API (both legs recorded)
+h2c-nghttp|h2c|$H2_ARGS|9|0|nghttp HTTP/2 cleartext (prior knowledge) to nginx, 5 concurrent streams then a POST; HTTP/1.1 upstream leg
+"
+
+die() { echo "record.sh: error: $*" >&2; exit 1; }
+log() { echo "record.sh: $*" >&2; }
+
+# ---------------------------------------------------------------------------- arguments
+WANT_TSV=1
+SELECTED=()
+for a in "$@"; do
+  case "$a" in
+    --no-tsv) WANT_TSV=0 ;;
+    --list) printf '%s' "$CAPTURES" | awk -F'|' '{printf "%-20s %-4s %3s rows  %s\n", $1, $2, $4, $6}'; exit 0 ;;
+    -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) die "unknown option $a (try --help)" ;;
+    *) printf '%s' "$CAPTURES" | grep -q "^$a|" || die "unknown capture '$a' (try --list)"
+       SELECTED+=("$a") ;;
+  esac
+done
+if [ ${#SELECTED[@]} -eq 0 ]; then
+  while IFS='|' read -r n _; do [ -n "$n" ] && SELECTED+=("$n"); done <<<"$CAPTURES"
+fi
+
+# ---------------------------------------------------------------------------- requirements
+missing=()
+for t in tcpdump nginx curl wrk python3 timeout; do
+  command -v "$t" >/dev/null 2>&1 || missing+=("$t")
+done
+[ "$WANT_TSV" = 1 ] && { command -v tshark >/dev/null 2>&1 || missing+=("tshark"); }
+if [ ${#missing[@]} -gt 0 ]; then
+  die "missing tools: ${missing[*]}
+  install them with: apt-get install -y tcpdump nginx-light curl wrk tshark python3 coreutils
+  (or pass --no-tsv to skip the tshark step)"
+fi
+HAVE_NGHTTP=1
+command -v nghttp >/dev/null 2>&1 || HAVE_NGHTTP=0
+[ "$(id -u)" = 0 ] || log "warning: not root; tcpdump on lo will probably fail"
+GROUNDTRUTH="${GROUNDTRUTH:-$HERE/groundtruth.sh}"
+if [ "$WANT_TSV" = 1 ] && [ ! -f "$GROUNDTRUTH" ]; then
+  die "groundtruth script not found: $GROUNDTRUTH (set GROUNDTRUTH=/path/to/groundtruth.sh)"
+fi
+
+port_busy() {  # $1 port; true if something listens on 127.0.0.1:$1 (or on any address)
+  if command -v ss >/dev/null 2>&1; then
+    ss -Hltn "sport = :$1" 2>/dev/null | grep -q .
+  else
+    (exec 3<>"/dev/tcp/$ADDR/$1") 2>/dev/null
+  fi
+}
+for p in $WEB_PORT $API_PORT; do
+  port_busy "$p" && die "port $p is already in use on this host; stop whatever listens there first"
+done
+
+# ---------------------------------------------------------------------------- temp dir, cleanup
+WORK="$(mktemp -d /tmp/specter-record.XXXXXX)"
+API_PID="" ; NGINX_PID="" ; TCPDUMP_PID=""
+kill_wait() {  # $1 pid, $2 signal: signal, wait up to 5 s, then SIGKILL
+  local pid="$1" sig="$2" i
+  [ -n "$pid" ] || return 0
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+  kill -"$sig" "$pid" 2>/dev/null || true
+  for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && { log "pid $pid ignored SIG$sig, killing"; kill -KILL "$pid" 2>/dev/null || true; }
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  local rc=$?
+  set +e
+  kill_wait "$NGINX_PID" QUIT; NGINX_PID=""
+  kill_wait "$API_PID" TERM; API_PID=""
+  kill_wait "$TCPDUMP_PID" INT; TCPDUMP_PID=""
+  if [ "$rc" != 0 ] && [ -d "$WORK/logs" ]; then
+    log "failed (exit $rc); last server logs:"
+    tail -n 5 "$WORK"/logs/*.err "$WORK"/logs/*.out 2>/dev/null >&2
+  fi
+  rm -rf "$WORK"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+mkdir -p "$WORK/logs" "$WORK/out" "$WORK/nginx/www/static" "$WORK/nginx/tmp" "$WORK/data"
+
+# ---------------------------------------------------------------------------- fixed data
+write_fixtures() {
+  local www="$WORK/nginx/www"
+  cat >"$www/index.html" <<'EOF'
+<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>Fixture shop</title>
+  <link rel="stylesheet" href="/static/style.css">
+  <script src="/static/app.js" defer></script>
+</head>
+<body>
+  <h1>Fixture shop</h1>
+  <p>Static page served by nginx; the data below comes from <code>/api/v1/users</code>.</p>
+  <ul id="users"></ul>
+</body>
+</html>
+EOF
+  cat >"$www/static/style.css" <<'EOF'
+body { font-family: sans-serif; margin: 2em auto; max-width: 40em; color: #222; }
+h1 { font-size: 1.6em; border-bottom: 1px solid #ccc; }
+code { background: #f4f4f4; padding: 0 .2em; }
+#users li { list-style: square; margin: .2em 0; }
+EOF
+  {
+    echo "// app.js -- loads users from the JSON API (fixture)"
+    echo "'use strict';"
+    echo "async function loadUsers() {"
+    echo "  const res = await fetch('/api/v1/users', { headers: { Accept: 'application/json' } });"
+    echo "  if (!res.ok) throw new Error('HTTP ' + res.status);"
+    echo "  const body = await res.json();"
+    echo "  const ul = document.getElementById('users');"
+    echo "  for (const u of body.data) { const li = document.createElement('li'); li.textContent = u.name + ' <' + u.email + '>'; ul.appendChild(li); }"
+    echo "}"
+    for i in $(seq 1 40); do
+      echo "function formatPrice$i(v) { return (v * $i / 100).toFixed(2) + ' EUR'; } // helper $i"
+    done
+    echo "document.addEventListener('DOMContentLoaded', () => { loadUsers().catch(console.error); });"
+  } >"$www/static/app.js"
+  printf 'User-agent: *\nDisallow: /api/\n' >"$www/robots.txt"
+  find "$www" -type f -exec touch -d "@$FIXED_MTIME" {} +
+
+  # request bodies
+  python3 - "$WORK/data" <<'EOF'
+import json, sys, os
+d = sys.argv[1]
+bio = ("Alice writes integration tests for HTTP parsers and likes long walks on the loopback "
+       "interface. ") * 18
+with open(os.path.join(d, "user-bio.json"), "w") as f:       # ~1.8 KB JSON for Expect tests
+    json.dump({"name": "Erin Evans", "email": "erin@example.com", "role": "member", "bio": bio}, f)
+with open(os.path.join(d, "batch.json"), "w") as f:           # ~4 KB JSON, sent chunked
+    json.dump({"batch": [{"op": "create", "name": "User %d" % i, "email": "user%d@example.com" % i}
+                         for i in range(1, 61)]}, f)
+with open(os.path.join(d, "bulk-users.json"), "w") as f:      # ~287 KB JSON upload
+    recs = [{"id": i, "name": "Bulk User %d" % i, "email": "bulk%d@example.com" % i,
+             "tags": ["import", "batch-%d" % (i // 100)], "score": (i * 7919) % 1000}
+            for i in range(1, 2701)]
+    json.dump({"users": recs}, f, separators=(",", ":"))
+with open(os.path.join(d, "attachment.bin"), "wb") as f:      # 8 KiB deterministic bytes
+    f.write(bytes((i * 31 + 7) % 256 for i in range(8192)))
+with open(os.path.join(d, "too-large.bin"), "wb") as f:       # 600 KiB, rejected with 413 (never sent)
+    f.write(b"\0" * (600 * 1024))
+EOF
+
+  cat >"$WORK/data/load.lua" <<'EOF'
+-- wrk script: fixed rotation of requests, each thread stops after LIMIT responses.
+local LIMIT = 150
+local paths = {
+  "/api/v1/users",
+  "/api/v1/users/1",
+  "/api/v1/orders/1001?expand=items",
+  "/api/v1/users/2",
+  "/api/v1/users/404",
+}
+local i, done = 0, 0
+request = function()
+  i = i + 1
+  if i % 6 == 0 then
+    return wrk.format("POST", "/api/v1/users", { ["Content-Type"] = "application/json" },
+                      '{"name":"Load Test","email":"load@example.com"}')
+  end
+  return wrk.format("GET", paths[(i % 6)])
+end
+response = function(status, headers, body)
+  done = done + 1
+  if done >= LIMIT then wrk.thread:stop() end
+end
+EOF
+
+  cat >"$WORK/data/pipeline.py" <<'EOF'
+# Raw-socket HTTP/1.1 pipelining: all requests in one write, then read until the server
+# closes (the last request says Connection: close).   pipeline.py PORT PATH...
+import socket, sys, re
+port, paths = int(sys.argv[1]), sys.argv[2:]
+reqs = []
+for n, p in enumerate(paths):
+    last = n == len(paths) - 1
+    reqs.append("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: specter-pipeline/1.0\r\n"
+                "Accept: */*\r\n%s\r\n" % (p, port, "Connection: close\r\n" if last else ""))
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+s.sendall("".join(reqs).encode())
+data = b""
+while len(data) < 10 * 1024 * 1024:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+s.close()
+codes = re.findall(rb"HTTP/1\.1 (\d{3}) ", data)
+print("pipelined to port %d: %d requests, %d bytes back, status lines %s"
+      % (port, len(paths), len(data), [c.decode() for c in codes]))
+sys.exit(0 if len(codes) == len(paths) else 1)
+EOF
+}
+
+write_nginx_conf() {  # $1 = h1 | h2c
+  local listen="listen $ADDR:$WEB_PORT;"
+  [ "$1" = h2c ] && listen="listen $ADDR:$WEB_PORT http2;"
+  cat >"$WORK/nginx/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/logs/nginx.err warn;
+events { worker_connections 128; }
+http {
+  types {
+    text/html html; text/css css; application/javascript js; application/json json; text/plain txt;
+  }
+  default_type application/octet-stream;
+  access_log $WORK/logs/nginx-access.log;
+  client_body_temp_path $WORK/nginx/tmp/body;
+  proxy_temp_path $WORK/nginx/tmp/proxy;
+  fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
+  uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
+  scgi_temp_path $WORK/nginx/tmp/scgi;
+  server_tokens off;
+  sendfile on;
+  keepalive_timeout 30s;
+  keepalive_requests 1000;
+  client_max_body_size 2m;
+  gzip on;
+  gzip_min_length 256;
+  gzip_proxied any;
+  gzip_vary on;
+  gzip_types application/json text/css application/javascript;
+
+  upstream api {
+    server $ADDR:$API_PORT;
+    keepalive 4;
+  }
+  server {
+    $listen
+    server_name localhost;
+    root $WORK/nginx/www;
+    location = /nginx-health { access_log off; default_type text/plain; return 200 "ok\n"; }
+    location /api/ {
+      proxy_pass http://api;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$remote_addr;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+    }
+    location / { index index.html; try_files \$uri \$uri/ =404; }
+  }
+}
+EOF
+}
+
+# ---------------------------------------------------------------------------- servers
+wait_http() {  # $1 url, [$2 extra curl flag]; up to ~10 s
+  local i
+  for i in $(seq 1 100); do
+    curl -s -o /dev/null --max-time 1 ${2:+"$2"} "$1" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+start_api() {
+  python3 "$HERE/api_server.py" --bind "$ADDR" --port "$API_PORT" --log "$WORK/logs/api-access.log" \
+    >"$WORK/logs/api.out" 2>&1 &
+  API_PID=$!
+  wait_http "$API/healthz" || die "python API did not come up on $ADDR:$API_PORT"
+}
+start_nginx() {  # $1 = h1 | h2c
+  write_nginx_conf "$1"
+  nginx -t -q -p "$WORK/nginx/" -c "$WORK/nginx/nginx.conf" -e "$WORK/logs/nginx.err" \
+    >"$WORK/logs/nginx-t.err" 2>&1 || { cat "$WORK/logs/nginx-t.err" >&2; die "nginx config test failed"; }
+  nginx -p "$WORK/nginx/" -c "$WORK/nginx/nginx.conf" -e "$WORK/logs/nginx.err" \
+    >"$WORK/logs/nginx.out" 2>&1 &
+  NGINX_PID=$!
+  if [ "$1" = h2c ]; then
+    wait_http "$WEB/nginx-health" --http2-prior-knowledge || die "nginx (h2c) did not come up on $ADDR:$WEB_PORT"
+  else
+    wait_http "$WEB/nginx-health" || die "nginx did not come up on $ADDR:$WEB_PORT"
+  fi
+}
+start_tcpdump() {  # $1 = output file
+  local i
+  : >"$WORK/logs/tcpdump.err"
+  tcpdump -i lo -s 0 -U --immediate-mode -Z root -n -w "$1" "$FILTER" 2>"$WORK/logs/tcpdump.err" &
+  TCPDUMP_PID=$!
+  for i in $(seq 1 100); do
+    grep -q "listening on" "$WORK/logs/tcpdump.err" && break
+    kill -0 "$TCPDUMP_PID" 2>/dev/null || { cat "$WORK/logs/tcpdump.err" >&2; die "tcpdump failed to start"; }
+    sleep 0.1
+  done
+  grep -q "listening on" "$WORK/logs/tcpdump.err" || die "tcpdump not listening after 10 s"
+  sleep 0.5
+}
+
+# ---------------------------------------------------------------------------- clients
+# common curl options: quiet, bounded, body to the client log, one status line per request on stderr
+CO=(-sS --max-time 30 -w '%{stderr}  %{http_code} new_conn=%{num_connects} %{method} %{url_effective}\n')
+JSON=(-H 'Content-Type: application/json' -H 'Accept: application/json')
+
+cap_keepalive_curl() {
+  curl "${CO[@]}" -H 'Accept: application/json' -H 'Authorization: Bearer fixture-token-0001' \
+      "$API/api/v1/users" "$API/api/v1/users/1" "$API/api/v1/users/2" \
+      "$API/api/v1/orders/1001?expand=items" "$API/api/v1/orders/1002" \
+    --next "${CO[@]}" "${JSON[@]}" --data-binary '{"name":"Dave Davis","email":"dave@example.com"}' "$API/api/v1/users" \
+    --next "${CO[@]}" "${JSON[@]}" -X PUT --data-binary '{"name":"Bob Baker","email":"bob@example.com"}' "$API/api/v1/users/2" \
+    --next "${CO[@]}" -X DELETE "$API/api/v1/users/3" \
+    --next "${CO[@]}" -H 'Accept: application/json' "$API/api/v1/users/3" "$API/api/v1/users?limit=2"
+}
+
+cap_pipelined() {
+  timeout 20 python3 "$WORK/data/pipeline.py" "$API_PORT" \
+    /api/v1/users/1 "/api/v1/orders/1001?expand=items" /api/v1/users/2
+  timeout 20 python3 "$WORK/data/pipeline.py" "$WEB_PORT" \
+    /index.html /api/v1/users /static/style.css
+}
+
+cap_chunked_gzip() {
+  curl "${CO[@]}" "$API/api/v1/events" \
+    --next "${CO[@]}" --compressed "$API/api/v1/reports/summary" "$API/api/v1/reports/daily" \
+    --next "${CO[@]}" "$API/api/v1/reports/daily" \
+    --next "${CO[@]}" "${JSON[@]}" -H 'Transfer-Encoding: chunked' -H 'Expect:' \
+      --data-binary "@$WORK/data/batch.json" "$API/api/v1/uploads"
+  curl "${CO[@]}" --compressed "$WEB/api/v1/users" "$WEB/static/app.js" "$WEB/api/v1/events"
+}
+
+cap_expect_100_continue() {
+  curl "${CO[@]}" "${JSON[@]}" -H 'Expect: 100-continue' --data-binary "@$WORK/data/user-bio.json" "$API/api/v1/users" \
+    --next "${CO[@]}" -H 'Content-Type: application/octet-stream' -H 'Expect: 100-continue' \
+      --data-binary "@$WORK/data/attachment.bin" "$API/api/v1/uploads" \
+    --next "${CO[@]}" -H 'Content-Type: application/octet-stream' -H 'Expect: 100-continue' \
+      --data-binary "@$WORK/data/too-large.bin" "$API/api/v1/uploads"
+  curl "${CO[@]}" "${JSON[@]}" -H 'Expect: 100-continue' --data-binary "@$WORK/data/user-bio.json" "$WEB/api/v1/users"
+}
+
+cap_large_bodies() {
+  curl "${CO[@]}" -H 'Accept: application/json' "$API/api/v1/export" \
+    --next "${CO[@]}" "${JSON[@]}" -H 'Expect:' --data-binary "@$WORK/data/bulk-users.json" "$API/api/v1/uploads"
+}
+
+cap_load_wrk() {
+  timeout 30 wrk -t2 -c2 -d5s --timeout 5s -s "$WORK/data/load.lua" "$API" >&2
+}
+
+cap_nginx_proxy() {
+  local css="$WORK/nginx/www/static/style.css" etag
+  etag="$(printf '"%x-%x"' "$FIXED_MTIME" "$(stat -c %s "$css")")"
+  curl "${CO[@]}" "$WEB/" "$WEB/static/style.css" "$WEB/api/v1/users" "$WEB/api/v1/orders/1001?expand=items" \
+      "$WEB/missing.html" \
+    --next "${CO[@]}" --compressed "$WEB/static/app.js" \
+    --next "${CO[@]}" -H "If-None-Match: $etag" "$WEB/static/style.css" \
+    --next "${CO[@]}" -I "$WEB/static/app.js" \
+    --next "${CO[@]}" "${JSON[@]}" --data-binary '{"name":"Frank Foster","email":"frank@example.com"}' "$WEB/api/v1/users" \
+    --next "${CO[@]}" -X DELETE "$WEB/api/v1/users/2" \
+    --next "${CO[@]}" -H 'Accept: application/json' "$WEB/api/v1/users/999"
+}
+
+cap_h2c_nghttp() {
+  timeout 20 nghttp -n "$WEB/" "$WEB/static/style.css" "$WEB/static/app.js" \
+    "$WEB/api/v1/users" "$WEB/api/v1/orders/1001?expand=items" >&2
+  timeout 20 nghttp -n -H 'content-type: application/json' -d "$WORK/data/user-bio.json" \
+    "$WEB/api/v1/users" >&2
+}
+
+# ---------------------------------------------------------------------------- driver
+tsv_rows() { echo $(($(wc -l <"$1") - 1)); }
+
+gt_run() {  # $1 = pcap in $HERE, $2 = tshark args from the table; TSV on stdout
+  local -a extra=()
+  # groundtruth.sh applies tshark-args.tsv itself for captures in its own directory
+  if [ "$(cd "$(dirname "$GROUNDTRUTH")" && pwd)" != "$HERE" ]; then read -r -a extra <<<"$2"; fi
+  "$GROUNDTRUTH" "$1" ${extra[@]+"${extra[@]}"}
+}
+
+write_registry() {  # tshark-args.tsv: per-capture tshark options, the format groundtruth.sh reads
+  printf '%s' "$CAPTURES" | awk -F'|' 'NF >= 3 {printf "%s.pcap\t%s\n", $1, $3}' >"$HERE/tshark-args.tsv.tmp"
+  mv "$HERE/tshark-args.tsv.tmp" "$HERE/tshark-args.tsv"
+}
+
+FAILED=()
+SUMMARY=()
+record() {  # $1 name
+  local name="$1" mode args expected noresp desc pcap rows nr
+  IFS='|' read -r _ mode args expected noresp desc < <(printf '%s' "$CAPTURES" | grep "^$name|")
+  if [ "$mode" = h2c ] && [ "$HAVE_NGHTTP" = 0 ]; then
+    log "skipping $name: nghttp not installed (apt-get install -y nghttp2-client)"
+    SUMMARY+=("$name: skipped (no nghttp)")
+    return 0
+  fi
+  log "== $name: $desc"
+  pcap="$WORK/out/$name.pcap"
+  start_api
+  [ "$mode" != none ] && start_nginx "$mode"
+  start_tcpdump "$pcap"
+  if ! "cap_${name//-/_}" >"$WORK/logs/client-$name.out"; then
+    FAILED+=("$name: a client failed")
+    log "a client failed for $name; its output:"; tail -n 20 "$WORK/logs/client-$name.out" >&2
+  fi
+  sleep 0.3
+  kill_wait "$NGINX_PID" QUIT; NGINX_PID=""
+  kill_wait "$API_PID" TERM; API_PID=""
+  sleep 0.5
+  kill_wait "$TCPDUMP_PID" INT; TCPDUMP_PID=""
+  grep -E 'packets (captured|dropped by kernel)' "$WORK/logs/tcpdump.err" | sed 's/^/  tcpdump: /' >&2 || true
+  [ -s "$pcap" ] || die "no capture written for $name"
+  mv "$pcap" "$HERE/$name.pcap"
+  chmod 644 "$HERE/$name.pcap"
+  if [ "$WANT_TSV" = 1 ]; then
+    gt_run "$HERE/$name.pcap" "$args" >"$HERE/$name.requests.tsv.tmp"
+    mv "$HERE/$name.requests.tsv.tmp" "$HERE/$name.requests.tsv"
+    rows="$(tsv_rows "$HERE/$name.requests.tsv")"
+    SUMMARY+=("$(printf '%-22s %8s bytes  %4s rows (expected %s)' "$name.pcap" "$(stat -c %s "$HERE/$name.pcap")" "$rows" "$expected")")
+    if [ "$rows" != "$expected" ]; then
+      FAILED+=("$name: $rows TSV rows, expected $expected")
+    fi
+    nr="$(cut -f17 "$HERE/$name.requests.tsv" | grep -c '^no-response$' || true)"
+    if [ "$nr" != "$noresp" ]; then
+      FAILED+=("$name: $nr requests without a response in the TSV, expected $noresp")
+    fi
+  else
+    SUMMARY+=("$(printf '%-22s %8s bytes' "$name.pcap" "$(stat -c %s "$HERE/$name.pcap")")")
+  fi
+}
+
+write_fixtures
+write_registry
+for n in "${SELECTED[@]}"; do record "$n"; done
+
+log "done:"
+printf '  %s\n' "${SUMMARY[@]}" >&2
+[ "$WANT_TSV" = 1 ] || log "warning: --no-tsv: the *.requests.tsv files were NOT regenerated and may no longer match the captures"
+if [ ${#FAILED[@]} -gt 0 ]; then
+  log "PROBLEMS:"
+  printf '  %s\n' "${FAILED[@]}" >&2
+  exit 1
+fi
