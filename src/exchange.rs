@@ -18,9 +18,17 @@ pub type Span = (u32, u32);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartLine {
     /// `METHOD target HTTP/1.x`.
-    Request { method: Span, target: Span, version: Span },
+    Request {
+        method: Span,
+        target: Span,
+        version: Span,
+    },
     /// `HTTP/1.x status reason`.
-    Response { version: Span, status: u16, reason: Span },
+    Response {
+        version: Span,
+        status: u16,
+        reason: Span,
+    },
 }
 
 /// A message head: start line and header fields, as received.
@@ -38,7 +46,11 @@ fn slice(raw: &[u8], s: Span) -> &[u8] {
 impl Head {
     /// Builds a head from its bytes, start line and header spans.
     pub fn new(raw: Vec<u8>, start: StartLine, headers: Vec<(Span, Span)>) -> Head {
-        Head { raw, start, headers }
+        Head {
+            raw,
+            start,
+            headers,
+        }
     }
 
     /// The start line.
@@ -317,7 +329,10 @@ mod tests {
 
     #[test]
     fn timestamps_are_rfc3339_micro() {
-        assert_eq!(format_ts(1_362_692_526_939_527_000), "2013-03-07T21:42:06.939527Z");
+        assert_eq!(
+            format_ts(1_362_692_526_939_527_000),
+            "2013-03-07T21:42:06.939527Z"
+        );
         assert_eq!(format_ts(0), "1970-01-01T00:00:00.000000Z");
     }
 

@@ -10,8 +10,8 @@ in the order their requests began.
 
 pub mod decode;
 pub mod exchange;
-pub mod inputs;
 pub mod http1;
+pub mod inputs;
 pub mod output;
 pub mod pipeline;
 pub mod source;

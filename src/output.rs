@@ -54,8 +54,8 @@ impl<W: Write> ExchangeWriter<W> {
                     self.header_done = true;
                     writeln!(
                         self.out,
-                        "{:<27} {:<5} {:<22} {:<22} {:<8} {:>6} {:>9} {:<24} {}",
-                        "TIME", "PROTO", "CLIENT", "SERVER", "METHOD", "STATUS", "MS", "HOST", "TARGET  [NOTES]"
+                        "{:<27} {:<5} {:<22} {:<22} {:<8} {:>6} {:>9} {:<24} TARGET  [NOTES]",
+                        "TIME", "PROTO", "CLIENT", "SERVER", "METHOD", "STATUS", "MS", "HOST"
                     )?;
                 }
                 let line = ex.to_line();
@@ -73,7 +73,8 @@ impl<W: Write> ExchangeWriter<W> {
                     clip(&line.server, 22),
                     clip(line.method.as_deref().unwrap_or("-"), 8),
                     line.status.map_or("-".to_string(), |s| s.to_string()),
-                    line.duration_ms.map_or("-".to_string(), |d| format!("{d:.1}")),
+                    line.duration_ms
+                        .map_or("-".to_string(), |d| format!("{d:.1}")),
                     clip(line.host.as_deref().unwrap_or("-"), 24),
                     line.target.as_deref().unwrap_or("-"),
                     notes

@@ -86,7 +86,10 @@ impl Analyzer {
         let stats = &mut self.ctx.stats;
         stats.packets += 1;
         stats.bytes += packet.data.len() as u64;
-        *stats.packets_by_linktype.entry(packet.linktype).or_default() += 1;
+        *stats
+            .packets_by_linktype
+            .entry(packet.linktype)
+            .or_default() += 1;
         let Analyzer {
             decoder,
             flows,
@@ -95,11 +98,17 @@ impl Analyzer {
         } = self;
         // The decoder reports into a scratch Stats to keep the borrow of ctx simple.
         let mut local = std::mem::take(&mut ctx.stats);
-        decoder.decode(packet.ts, packet.linktype, packet.data, &mut local, &mut |seg, st| {
-            std::mem::swap(&mut ctx.stats, st);
-            flows.segment(seg, ctx, &mut |_| Connection::new());
-            std::mem::swap(&mut ctx.stats, st);
-        });
+        decoder.decode(
+            packet.ts,
+            packet.linktype,
+            packet.data,
+            &mut local,
+            &mut |seg, st| {
+                std::mem::swap(&mut ctx.stats, st);
+                flows.segment(seg, ctx, &mut |_| Connection::new());
+                std::mem::swap(&mut ctx.stats, st);
+            },
+        );
         ctx.stats = local;
         if packet.ts > self.last_expire.saturating_add(5_000_000_000) {
             self.last_expire = packet.ts;
@@ -118,9 +127,14 @@ impl Analyzer {
         for ex in self.ctx.out.drain(..) {
             self.held.push(Reverse(Ordered(ex)));
         }
-        let low_water = if all { None } else { self.ctx.open.first().copied() };
+        let low_water = if all {
+            None
+        } else {
+            self.ctx.open.first().copied()
+        };
         while let Some(Reverse(Ordered(top))) = self.held.peek() {
-            let ready = low_water.is_none_or(|lw| top.order < lw) || self.held.len() > self.config.max_reorder;
+            let ready = low_water.is_none_or(|lw| top.order < lw)
+                || self.held.len() > self.config.max_reorder;
             if !ready {
                 break;
             }

@@ -151,14 +151,19 @@ fn linktype_name(lt: u32) -> &'static str {
 
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let row = |f: &mut fmt::Formatter<'_>, name: &str, v: u64| writeln!(f, "  {name:<38} {v:>12}");
+        let row =
+            |f: &mut fmt::Formatter<'_>, name: &str, v: u64| writeln!(f, "  {name:<38} {v:>12}");
         writeln!(f, "input")?;
         row(f, "files", self.files)?;
         row(f, "files stopped by an error", self.files_failed)?;
         row(f, "packets", self.packets)?;
         row(f, "bytes", self.bytes)?;
         for (lt, n) in &self.packets_by_linktype {
-            row(f, &format!("packets on linktype {lt} ({})", linktype_name(*lt)), *n)?;
+            row(
+                f,
+                &format!("packets on linktype {lt} ({})", linktype_name(*lt)),
+                *n,
+            )?;
         }
         writeln!(f, "decode")?;
         for (why, n) in &self.undecodable {
@@ -180,7 +185,11 @@ impl fmt::Display for Stats {
         row(f, "gaps", self.tcp_gaps)?;
         row(f, "bytes lost in gaps", self.tcp_gap_bytes)?;
         row(f, "buffer overflows", self.tcp_buffer_overflows)?;
-        row(f, "overlaps with conflicting data", self.tcp_overlap_conflicts)?;
+        row(
+            f,
+            "overlaps with conflicting data",
+            self.tcp_overlap_conflicts,
+        )?;
         row(f, "payload bytes delivered", self.tcp_payload_bytes)?;
         for (port, n) in &self.non_http_flows_by_port {
             row(f, &format!("non-HTTP flows to port {port}"), *n)?;
@@ -195,7 +204,11 @@ impl fmt::Display for Stats {
         }
         row(f, "bytes skipped to resynchronise", self.http_resync_bytes)?;
         row(f, "bodies truncated by the limit", self.bodies_truncated)?;
-        row(f, "bodies with undecodable encoding", self.bodies_undecodable)?;
+        row(
+            f,
+            "bodies with undecodable encoding",
+            self.bodies_undecodable,
+        )?;
         row(f, "protocol switches and tunnels", self.upgrades)?;
         Ok(())
     }

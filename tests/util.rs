@@ -19,7 +19,10 @@ pub fn shared_captures() -> Option<PathBuf> {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("CI=true but {} is missing", dir.display());
     }
-    eprintln!("skipping: {} not found (the shared real captures)", dir.display());
+    eprintln!(
+        "skipping: {} not found (the shared real captures)",
+        dir.display()
+    );
     None
 }
 
@@ -33,12 +36,20 @@ pub fn specter(args: &[&str]) -> Output {
 
 /// Runs `specter exchanges --format jsonl FILE` and parses the lines.
 pub fn exchanges(file: &Path) -> Vec<serde_json::Value> {
-    let out = specter(&["exchanges", "--format", "jsonl", file.to_str().expect("utf-8 path")]);
+    let out = specter(&[
+        "exchanges",
+        "--format",
+        "jsonl",
+        file.to_str().expect("utf-8 path"),
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{}: {stderr}", file.display());
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: bad line {l}: {e}", file.display())))
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("{}: bad line {l}: {e}", file.display()))
+        })
         .collect()
 }
 
@@ -54,7 +65,13 @@ pub fn tshark_rows(tsv: &Path, proto: &str) -> Rows {
     let mut lines = text.lines();
     let head: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
     let col = |name: &str| head.iter().position(|h| *h == name);
-    let (p, m, h, u, s) = (col("proto"), col("method"), col("host"), col("uri"), col("status"));
+    let (p, m, h, u, s) = (
+        col("proto"),
+        col("method"),
+        col("host"),
+        col("uri"),
+        col("status"),
+    );
     let mut rows = Rows::new();
     for line in lines {
         let c: Vec<&str> = line.split('\t').collect();
@@ -62,7 +79,9 @@ pub fn tshark_rows(tsv: &Path, proto: &str) -> Rows {
         if get(p) != proto || get(m).is_empty() {
             continue;
         }
-        *rows.entry((get(m), get(h).trim().to_lowercase(), get(u), get(s))).or_default() += 1;
+        *rows
+            .entry((get(m), get(h).trim().to_lowercase(), get(u), get(s)))
+            .or_default() += 1;
     }
     rows
 }
@@ -75,22 +94,35 @@ pub fn our_rows(lines: &[serde_json::Value], proto: &str) -> Rows {
             continue;
         }
         let s = |k: &str| e[k].as_str().unwrap_or("").to_string();
-        let status = e["status"].as_u64().map(|v| v.to_string()).unwrap_or_default();
-        *rows.entry((s("method"), s("host").trim().to_lowercase(), s("target"), status)).or_default() += 1;
+        let status = e["status"]
+            .as_u64()
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        *rows
+            .entry((
+                s("method"),
+                s("host").trim().to_lowercase(),
+                s("target"),
+                status,
+            ))
+            .or_default() += 1;
     }
     rows
 }
 
 /// Size of the multiset intersection.
 pub fn matched(a: &Rows, b: &Rows) -> usize {
-    a.iter().map(|(k, n)| (*n).min(*b.get(k).unwrap_or(&0))).sum()
+    a.iter()
+        .map(|(k, n)| (*n).min(*b.get(k).unwrap_or(&0)))
+        .sum()
 }
 
 /// Keeps only method and target of every row.
 pub fn method_and_target(rows: &Rows) -> Rows {
     let mut out = Rows::new();
     for ((m, _, t, _), n) in rows {
-        *out.entry((m.clone(), String::new(), t.clone(), String::new())).or_default() += n;
+        *out.entry((m.clone(), String::new(), t.clone(), String::new()))
+            .or_default() += n;
     }
     out
 }
@@ -104,7 +136,10 @@ pub fn captures_below(dir: &Path) -> Vec<PathBuf> {
             let p = entry.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if matches!(p.extension().and_then(|e| e.to_str()), Some("pcap" | "pcapng")) {
+            } else if matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("pcap" | "pcapng")
+            ) {
                 out.push(p);
             }
         }

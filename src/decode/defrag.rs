@@ -64,10 +64,13 @@ impl Key {
 fn ipv6_fragment_header<'a>(
     v6: &LaxIpv6Slice<'a>,
 ) -> Option<etherparse::Ipv6FragmentHeaderSlice<'a>> {
-    v6.extensions().clone().into_iter().find_map(|ext| match ext {
-        etherparse::Ipv6ExtensionSlice::Fragment(f) => Some(f),
-        _ => None,
-    })
+    v6.extensions()
+        .clone()
+        .into_iter()
+        .find_map(|ext| match ext {
+            etherparse::Ipv6ExtensionSlice::Fragment(f) => Some(f),
+            _ => None,
+        })
 }
 
 fn ipv6_fragment_id(v6: &LaxIpv6Slice<'_>) -> Option<u32> {
@@ -202,7 +205,15 @@ mod tests {
         });
         let mut stats = Stats::default();
         for id in 0..10_000 {
-            let got = pool.add(id as i64, key(id), etherparse::ip_number::TCP, off(0), true, &[0; 8], &mut stats);
+            let got = pool.add(
+                id as i64,
+                key(id),
+                etherparse::ip_number::TCP,
+                off(0),
+                true,
+                &[0; 8],
+                &mut stats,
+            );
             assert!(got.is_none());
             assert!(pool.len() <= 8);
         }

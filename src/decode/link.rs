@@ -132,7 +132,10 @@ fn ieee80211(frame: &[u8]) -> Result<Next<'_>, LinkError> {
     let llc = frame.get(header..).ok_or(LinkError::Truncated)?;
     if llc.get(0..3) == Some(&[0xaa, 0xaa, 0x03]) {
         let proto = be16(llc, 6).ok_or(LinkError::Truncated)?;
-        Ok(Next::EtherType(proto, llc.get(8..).ok_or(LinkError::Truncated)?))
+        Ok(Next::EtherType(
+            proto,
+            llc.get(8..).ok_or(LinkError::Truncated)?,
+        ))
     } else {
         Err(LinkError::NotIp)
     }

@@ -189,25 +189,23 @@ impl Decoder {
                 return;
             };
             let (offset, more) = match &ip {
-                LaxIpSlice::Ipv4(v4) => (
-                    v4.header().fragments_offset(),
-                    v4.header().more_fragments(),
-                ),
+                LaxIpSlice::Ipv4(v4) => {
+                    (v4.header().fragments_offset(), v4.header().more_fragments())
+                }
                 LaxIpSlice::Ipv6(v6) => match defrag::ipv6_fragment(v6) {
                     Some(f) => f,
                     None => return,
                 },
             };
-            match self
-                .defrag
-                .add(ts, key, proto, offset, more, payload.payload, stats)
+            if let Some(whole) =
+                self.defrag
+                    .add(ts, key, proto, offset, more, payload.payload, stats)
             {
-                Some(whole) => {
-                    stats.ip_reassembled += 1;
-                    self.transport(ts, src, dst, proto, &whole, 0, context, depth, stats, on_segment);
-                    self.defrag.recycle(whole);
-                }
-                None => {}
+                stats.ip_reassembled += 1;
+                self.transport(
+                    ts, src, dst, proto, &whole, 0, context, depth, stats, on_segment,
+                );
+                self.defrag.recycle(whole);
             }
             return;
         }
@@ -285,7 +283,8 @@ impl Decoder {
                 let tunnelled = if is(tunnel::VXLAN_PORT) {
                     tunnel::vxlan(inner).map(|(n, id)| (n, mix(context, 0x2_0000_0000 | id as u64)))
                 } else if is(tunnel::GENEVE_PORT) {
-                    tunnel::geneve(inner).map(|(n, id)| (n, mix(context, 0x3_0000_0000 | id as u64)))
+                    tunnel::geneve(inner)
+                        .map(|(n, id)| (n, mix(context, 0x3_0000_0000 | id as u64)))
                 } else if is(tunnel::TEREDO_PORT) {
                     tunnel::teredo(inner).map(|n| (n, mix(context, 0x4_0000_0000)))
                 } else {
@@ -341,8 +340,26 @@ mod tests {
     fn ipv4_tcp(payload: &[u8], more_fragments: bool, frag_offset8: u16) -> Vec<u8> {
         let total = 20 + payload.len();
         let mut p = vec![
-            0x45, 0, (total >> 8) as u8, total as u8, 0x12, 0x34, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1,
-            10, 0, 0, 2,
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0x12,
+            0x34,
+            0,
+            0,
+            64,
+            6,
+            0,
+            0,
+            10,
+            0,
+            0,
+            1,
+            10,
+            0,
+            0,
+            2,
         ];
         let frag = frag_offset8 | if more_fragments { 0x2000 } else { 0 };
         p[6..8].copy_from_slice(&frag.to_be_bytes());

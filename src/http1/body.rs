@@ -45,9 +45,15 @@ const MAX_TRAILERS: usize = 64 * 1024;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Step {
     /// `consumed` input bytes, of which the byte range `data` is body content.
-    Progress { consumed: usize, data: (usize, usize) },
+    Progress {
+        consumed: usize,
+        data: (usize, usize),
+    },
     /// The body ended after `consumed` bytes.
-    Done { consumed: usize, data: (usize, usize) },
+    Done {
+        consumed: usize,
+        data: (usize, usize),
+    },
     /// The framing is broken at this point.
     Error(&'static str),
 }
@@ -57,7 +63,10 @@ impl Framing {
     /// Call again with the rest while it returns `Progress` with bytes left.
     pub fn step(&mut self, input: &[u8]) -> Step {
         match self {
-            Framing::None => Step::Done { consumed: 0, data: (0, 0) },
+            Framing::None => Step::Done {
+                consumed: 0,
+                data: (0, 0),
+            },
             Framing::UntilClose => Step::Progress {
                 consumed: input.len(),
                 data: (0, input.len()),
@@ -66,32 +75,39 @@ impl Framing {
                 let n = (*remaining).min(input.len() as u64) as usize;
                 *remaining -= n as u64;
                 if *remaining == 0 {
-                    Step::Done { consumed: n, data: (0, n) }
+                    Step::Done {
+                        consumed: n,
+                        data: (0, n),
+                    }
                 } else {
-                    Step::Progress { consumed: n, data: (0, n) }
+                    Step::Progress {
+                        consumed: n,
+                        data: (0, n),
+                    }
                 }
             }
             Framing::Chunked(state) => chunk_step(state, input),
         }
     }
 
-    /// Tells the framing that `len` bytes are missing here. Returns false when framing
-    /// cannot survive the gap (the body's end can no longer be found).
-    pub fn skip(&mut self, len: u64) -> Result<bool, ()> {
+    /// Tells the framing that `len` bytes are missing here. Returns whether the body is
+    /// now complete, or None when framing cannot survive the gap (the body's end can no
+    /// longer be found).
+    pub fn skip(&mut self, len: u64) -> Option<bool> {
         match self {
             Framing::Length(remaining) if len <= *remaining => {
                 *remaining -= len;
-                Ok(*remaining == 0)
+                Some(*remaining == 0)
             }
             Framing::Chunked(ChunkState::Data(remaining)) if len <= *remaining => {
                 *remaining -= len;
                 if *remaining == 0 {
                     *self = Framing::Chunked(ChunkState::DataEnd(0));
                 }
-                Ok(false)
+                Some(false)
             }
-            Framing::UntilClose => Ok(false),
-            _ => Err(()),
+            Framing::UntilClose => Some(false),
+            _ => None,
         }
     }
 }
@@ -104,7 +120,10 @@ fn chunk_step(state: &mut ChunkState, input: &[u8]) -> Step {
                     return Step::Error("chunk size line too long");
                 }
                 line.extend_from_slice(input);
-                return Step::Progress { consumed: input.len(), data: (0, 0) };
+                return Step::Progress {
+                    consumed: input.len(),
+                    data: (0, 0),
+                };
             };
             line.extend_from_slice(&input[..=nl]);
             let Some(size) = parse_chunk_size(line) else {
@@ -115,7 +134,10 @@ fn chunk_step(state: &mut ChunkState, input: &[u8]) -> Step {
             } else {
                 ChunkState::Data(size)
             };
-            Step::Progress { consumed: nl + 1, data: (0, 0) }
+            Step::Progress {
+                consumed: nl + 1,
+                data: (0, 0),
+            }
         }
         ChunkState::Data(remaining) => {
             let n = (*remaining).min(input.len() as u64) as usize;
@@ -123,7 +145,10 @@ fn chunk_step(state: &mut ChunkState, input: &[u8]) -> Step {
             if *remaining == 0 {
                 *state = ChunkState::DataEnd(0);
             }
-            Step::Progress { consumed: n, data: (0, n) }
+            Step::Progress {
+                consumed: n,
+                data: (0, n),
+            }
         }
         ChunkState::DataEnd(seen) => {
             let mut i = 0;
@@ -132,13 +157,19 @@ fn chunk_step(state: &mut ChunkState, input: &[u8]) -> Step {
                     (b'\r', 0) => *seen = 1,
                     (b'\n', _) => {
                         *state = ChunkState::Size(Vec::new());
-                        return Step::Progress { consumed: i + 1, data: (0, 0) };
+                        return Step::Progress {
+                            consumed: i + 1,
+                            data: (0, 0),
+                        };
                     }
                     _ => return Step::Error("chunk data not followed by CRLF"),
                 }
                 i += 1;
             }
-            Step::Progress { consumed: input.len(), data: (0, 0) }
+            Step::Progress {
+                consumed: input.len(),
+                data: (0, 0),
+            }
         }
         ChunkState::Trailers(line) => {
             let mut i = 0;
@@ -148,13 +179,19 @@ fn chunk_step(state: &mut ChunkState, input: &[u8]) -> Step {
                         return Step::Error("trailer section too long");
                     }
                     line.extend_from_slice(&input[i..]);
-                    return Step::Progress { consumed: input.len(), data: (0, 0) };
+                    return Step::Progress {
+                        consumed: input.len(),
+                        data: (0, 0),
+                    };
                 };
                 let end = i + nl;
                 let empty = line.is_empty() && input[i..end].iter().all(|b| *b == b'\r');
                 let only_cr = line.iter().all(|b| *b == b'\r') && input[i..end].is_empty();
                 if empty || only_cr {
-                    return Step::Done { consumed: end + 1, data: (0, 0) };
+                    return Step::Done {
+                        consumed: end + 1,
+                        data: (0, 0),
+                    };
                 }
                 if line.len() + (end - i) > MAX_TRAILERS {
                     return Step::Error("trailer section too long");
@@ -163,7 +200,10 @@ fn chunk_step(state: &mut ChunkState, input: &[u8]) -> Step {
                 line.clear();
                 i = end + 1;
             }
-            Step::Progress { consumed: input.len(), data: (0, 0) }
+            Step::Progress {
+                consumed: input.len(),
+                data: (0, 0),
+            }
         }
     }
 }
@@ -204,15 +244,17 @@ pub fn parse_codings<'a>(values: impl Iterator<Item = &'a [u8]>) -> Option<Vec<C
             if t.is_empty() || t.eq_ignore_ascii_case(b"identity") {
                 continue;
             }
-            out.push(if t.eq_ignore_ascii_case(b"gzip") || t.eq_ignore_ascii_case(b"x-gzip") {
-                Coding::Gzip
-            } else if t.eq_ignore_ascii_case(b"deflate") {
-                Coding::Deflate
-            } else if t.eq_ignore_ascii_case(b"br") {
-                Coding::Brotli
-            } else {
-                return None;
-            });
+            out.push(
+                if t.eq_ignore_ascii_case(b"gzip") || t.eq_ignore_ascii_case(b"x-gzip") {
+                    Coding::Gzip
+                } else if t.eq_ignore_ascii_case(b"deflate") {
+                    Coding::Deflate
+                } else if t.eq_ignore_ascii_case(b"br") {
+                    Coding::Brotli
+                } else {
+                    return None;
+                },
+            );
         }
     }
     Some(out)
@@ -334,18 +376,24 @@ mod tests {
         let long = vec![b'1'; 5000];
         assert_eq!(run(&mut f, &[&long]).2, Some("chunk size line too long"));
         let mut f = Framing::Chunked(ChunkState::Size(Vec::new()));
-        assert_eq!(run(&mut f, &[b"fffffffffffffffffff\r\n"]).2, Some("bad chunk size"));
+        assert_eq!(
+            run(&mut f, &[b"fffffffffffffffffff\r\n"]).2,
+            Some("bad chunk size")
+        );
     }
 
     #[test]
     fn content_length_and_gaps() {
         let mut f = Framing::Length(10);
-        assert_eq!(run(&mut f, &[b"0123", b"456789xx"]), (b"0123456789".to_vec(), true, None));
+        assert_eq!(
+            run(&mut f, &[b"0123", b"456789xx"]),
+            (b"0123456789".to_vec(), true, None)
+        );
         let mut f = Framing::Length(10);
-        assert_eq!(f.skip(4), Ok(false));
-        assert_eq!(f.skip(6), Ok(true));
+        assert_eq!(f.skip(4), Some(false));
+        assert_eq!(f.skip(6), Some(true));
         let mut f = Framing::Length(3);
-        assert_eq!(f.skip(4), Err(()));
+        assert_eq!(f.skip(4), None);
     }
 
     fn gzip(data: &[u8]) -> Vec<u8> {
@@ -360,7 +408,10 @@ mod tests {
         let twice = gzip(&once);
         let codings = parse_codings([&b"identity, gzip"[..], b"gzip"].into_iter()).expect("known");
         assert_eq!(codings, vec![Coding::Gzip, Coding::Gzip]);
-        assert_eq!(decode(&twice, &codings, 1024, false), (b"{\"a\":1}".to_vec(), None));
+        assert_eq!(
+            decode(&twice, &codings, 1024, false),
+            (b"{\"a\":1}".to_vec(), None)
+        );
         assert_eq!(parse_codings([&b"compress"[..]].into_iter()), None);
     }
 
@@ -380,7 +431,10 @@ mod tests {
             let mut w = brotli::CompressorWriter::new(&mut br, 4096, 5, 22);
             w.write_all(b"hello brotli").expect("write");
         }
-        assert_eq!(decode(&br, &[Coding::Brotli], 100, false).0, b"hello brotli");
+        assert_eq!(
+            decode(&br, &[Coding::Brotli], 100, false).0,
+            b"hello brotli"
+        );
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         z.write_all(b"zlib").expect("write");
         let z = z.finish().expect("finish");
@@ -389,6 +443,9 @@ mod tests {
         r.write_all(b"raw").expect("write");
         let r = r.finish().expect("finish");
         assert_eq!(decode(&r, &[Coding::Deflate], 100, false).0, b"raw");
-        assert_eq!(decode(b"not gzip", &[Coding::Gzip], 100, false).1, Some(DecodeIssue::Invalid));
+        assert_eq!(
+            decode(b"not gzip", &[Coding::Gzip], 100, false).1,
+            Some(DecodeIssue::Invalid)
+        );
     }
 }

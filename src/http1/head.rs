@@ -10,13 +10,50 @@ use crate::exchange::{Head, Span, StartLine};
 /// (RFC 4918, 3253, 3648, 3744, 4791, 5323, 5842), PATCH (RFC 5789), SSDP and common
 /// extensions. Unknown tokens count as methods only in a well-formed request line.
 pub const KNOWN_METHODS: &[&[u8]] = &[
-    b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"CONNECT", b"OPTIONS", b"TRACE", b"PATCH",
-    b"PROPFIND", b"PROPPATCH", b"MKCOL", b"COPY", b"MOVE", b"LOCK", b"UNLOCK", b"SEARCH",
-    b"REPORT", b"MKCALENDAR", b"ACL", b"BIND", b"UNBIND", b"REBIND", b"ORDERPATCH",
-    b"CHECKOUT", b"CHECKIN", b"UNCHECKOUT", b"MKWORKSPACE", b"UPDATE", b"LABEL", b"MERGE",
-    b"BASELINE-CONTROL", b"MKACTIVITY", b"VERSION-CONTROL", b"MKREDIRECTREF",
-    b"UPDATEREDIRECTREF", b"PURGE", b"LINK", b"UNLINK", b"M-SEARCH", b"NOTIFY", b"SUBSCRIBE",
-    b"UNSUBSCRIBE", b"QUERY",
+    b"GET",
+    b"HEAD",
+    b"POST",
+    b"PUT",
+    b"DELETE",
+    b"CONNECT",
+    b"OPTIONS",
+    b"TRACE",
+    b"PATCH",
+    b"PROPFIND",
+    b"PROPPATCH",
+    b"MKCOL",
+    b"COPY",
+    b"MOVE",
+    b"LOCK",
+    b"UNLOCK",
+    b"SEARCH",
+    b"REPORT",
+    b"MKCALENDAR",
+    b"ACL",
+    b"BIND",
+    b"UNBIND",
+    b"REBIND",
+    b"ORDERPATCH",
+    b"CHECKOUT",
+    b"CHECKIN",
+    b"UNCHECKOUT",
+    b"MKWORKSPACE",
+    b"UPDATE",
+    b"LABEL",
+    b"MERGE",
+    b"BASELINE-CONTROL",
+    b"MKACTIVITY",
+    b"VERSION-CONTROL",
+    b"MKREDIRECTREF",
+    b"UPDATEREDIRECTREF",
+    b"PURGE",
+    b"LINK",
+    b"UNLINK",
+    b"M-SEARCH",
+    b"NOTIFY",
+    b"SUBSCRIBE",
+    b"UNSUBSCRIBE",
+    b"QUERY",
 ];
 
 /// Longest method token we accept.
@@ -92,7 +129,11 @@ pub fn parse_request_line(line: &[u8]) -> Option<(Span, Span, Span)> {
     let known = KNOWN_METHODS.contains(&method);
     let Some(sp) = sp else {
         // A bare method: only a known one (tshark reads `OPTIONS\n` as a request too).
-        return known.then_some(((0, method_end as u32), (method_end as u32, method_end as u32), (method_end as u32, method_end as u32)));
+        return known.then_some((
+            (0, method_end as u32),
+            (method_end as u32, method_end as u32),
+            (method_end as u32, method_end as u32),
+        ));
     };
     let mut t0 = sp + 1;
     while line.get(t0) == Some(&b' ') {
@@ -173,7 +214,11 @@ pub fn could_start(prefix: &[u8], kind: Option<StartKind>) -> bool {
     };
     let req = {
         let tok_end = p.iter().position(|b| !is_tchar(*b)).unwrap_or(p.len());
-        tok_end > 0 && (tok_end == p.len() || p[tok_end] == b' ' || p[tok_end] == b'\r' || p[tok_end] == b'\n')
+        tok_end > 0
+            && (tok_end == p.len()
+                || p[tok_end] == b' '
+                || p[tok_end] == b'\r'
+                || p[tok_end] == b'\n')
     };
     match kind {
         Some(StartKind::Response) => resp,
@@ -214,11 +259,19 @@ pub fn parse_head(raw: Vec<u8>, kind: StartKind) -> Option<(Head, bool)> {
     let start = match kind {
         StartKind::Request => {
             let (method, target, version) = parse_request_line(line)?;
-            StartLine::Request { method, target, version }
+            StartLine::Request {
+                method,
+                target,
+                version,
+            }
         }
         StartKind::Response => {
             let (version, status, reason) = parse_status_line(line)?;
-            StartLine::Response { version, status, reason }
+            StartLine::Response {
+                version,
+                status,
+                reason,
+            }
         }
     };
     let block_start = line_end + 1;
@@ -239,7 +292,9 @@ pub fn parse_head(raw: Vec<u8>, kind: StartKind) -> Option<(Head, bool)> {
 fn parse_fields(raw: &[u8], from: usize) -> (Vec<(Span, Span)>, bool) {
     let block = &raw[from..];
     let mut storage = [httparse::EMPTY_HEADER; 128];
-    if let Ok(httparse::Status::Complete((_, fields))) = httparse::parse_headers(block, &mut storage) {
+    if let Ok(httparse::Status::Complete((_, fields))) =
+        httparse::parse_headers(block, &mut storage)
+    {
         let base = raw.as_ptr() as usize;
         let span = |s: &[u8]| {
             let at = s.as_ptr() as usize - base;
@@ -324,7 +379,10 @@ mod tests {
 
     #[test]
     fn status_lines() {
-        assert_eq!(parse_status_line(b"HTTP/1.1 200 OK").map(|s| s.1), Some(200));
+        assert_eq!(
+            parse_status_line(b"HTTP/1.1 200 OK").map(|s| s.1),
+            Some(200)
+        );
         assert_eq!(parse_status_line(b"HTTP/1.0 404").map(|s| s.1), Some(404));
         assert_eq!(parse_status_line(b"HTTP/1.1 20 OK"), None);
         assert_eq!(parse_status_line(b"HTTP/1.1 2000 OK"), None);
@@ -356,7 +414,10 @@ mod tests {
     fn finds_message_starts_at_line_starts() {
         let buf = b"garbage\r\nmore HTTP/1.1 200 OK\r\nHTTP/1.1 204 No Content\r\n";
         assert_eq!(find_start(buf, 0, None), Some((31, StartKind::Response)));
-        assert_eq!(find_start(b"x\nGET / HTTP/1.1\n", 0, Some(StartKind::Request)), Some((2, StartKind::Request)));
+        assert_eq!(
+            find_start(b"x\nGET / HTTP/1.1\n", 0, Some(StartKind::Request)),
+            Some((2, StartKind::Request))
+        );
         assert!(could_start(b"GE", None));
         assert!(could_start(b"HTT", Some(StartKind::Response)));
         assert!(!could_start(b"\x16\x03\x01", None));

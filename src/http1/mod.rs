@@ -145,7 +145,7 @@ struct Dir {
     skipped: usize,
     /// A gap hit this direction; the next message carries the note.
     gap: bool,
-    /// Messages parsed on this direction.
+    /// Message starts recognised on this direction.
     messages: u64,
 }
 
@@ -222,7 +222,10 @@ fn is_chunked(head: &Head) -> bool {
 }
 
 fn upgrade_note(head: &Head) -> Note {
-    match head.header("upgrade").map(|v| v.trim_ascii().to_ascii_lowercase()) {
+    match head
+        .header("upgrade")
+        .map(|v| v.trim_ascii().to_ascii_lowercase())
+    {
         Some(v) if v.starts_with(b"websocket") => Note::UpgradeWebsocket,
         Some(v) if v.starts_with(b"h2c") => Note::UpgradeH2c,
         _ => Note::Upgrade,
@@ -268,7 +271,14 @@ impl Connection {
     }
 
     /// Hands in-order bytes of one side to the parser.
-    pub fn data(&mut self, info: &FlowInfo, side: Side, ts: Timestamp, mut input: &[u8], ctx: &mut Ctx) {
+    pub fn data(
+        &mut self,
+        info: &FlowInfo,
+        side: Side,
+        ts: Timestamp,
+        mut input: &[u8],
+        ctx: &mut Ctx,
+    ) {
         if let Some(client) = info.client {
             self.set_client(client);
         }
@@ -278,7 +288,9 @@ impl Connection {
                 State::Start => self.on_start(info, side, ts, input, ctx),
                 State::Head => self.on_head(info, side, ts, input, ctx),
                 State::Body => self.on_body(info, side, ts, input, ctx),
-                State::Resync { at_line_start } => self.on_resync(info, side, input, at_line_start, ctx),
+                State::Resync { at_line_start } => {
+                    self.on_resync(info, side, input, at_line_start, ctx)
+                }
             };
             input = &input[used.min(input.len())..];
         }
@@ -301,11 +313,21 @@ impl Connection {
         }
     }
 
-    fn on_start(&mut self, info: &FlowInfo, side: Side, ts: Timestamp, input: &[u8], ctx: &mut Ctx) -> usize {
+    fn on_start(
+        &mut self,
+        info: &FlowInfo,
+        side: Side,
+        ts: Timestamp,
+        input: &[u8],
+        ctx: &mut Ctx,
+    ) -> usize {
         let dir = &mut self.dirs[idx(side)];
         if dir.buf.is_empty() {
             // Blank lines between messages are allowed (RFC 9112 section 2.2).
-            let blank = input.iter().take_while(|b| **b == b'\r' || **b == b'\n').count();
+            let blank = input
+                .iter()
+                .take_while(|b| **b == b'\r' || **b == b'\n')
+                .count();
             if blank > 0 {
                 return blank;
             }
@@ -319,7 +341,9 @@ impl Connection {
         if dir.buf.len() + take > ctx.config.max_head {
             ctx.error("start line too long");
             dir.buf.clear();
-            dir.state = State::Resync { at_line_start: false };
+            dir.state = State::Resync {
+                at_line_start: false,
+            };
             return take;
         }
         dir.buf.extend_from_slice(&input[..take]);
@@ -336,12 +360,21 @@ impl Connection {
         } else if let Some(kind) = head::first_line(&dir.buf).and_then(head::classify_start) {
             if expect.is_none_or(|e| e == kind) {
                 if dir.role.is_none() {
-                    let client = if kind == StartKind::Request { side } else { side.other() };
+                    let client = if kind == StartKind::Request {
+                        side
+                    } else {
+                        side.other()
+                    };
                     self.set_client(client);
                 }
                 let dir = &mut self.dirs[idx(side)];
+                dir.messages += 1;
                 let order = ctx.begin();
-                let notes = if std::mem::take(&mut dir.gap) { vec![Note::Gap] } else { Vec::new() };
+                let notes = if std::mem::take(&mut dir.gap) {
+                    vec![Note::Gap]
+                } else {
+                    Vec::new()
+                };
                 dir.skipped = 0;
                 dir.cur = Some(Building {
                     order,
@@ -374,7 +407,9 @@ impl Connection {
         ctx.stats.http_resync_bytes += dir_skipped as u64;
         dir.skipped += dir_skipped;
         dir.buf.clear();
-        dir.state = State::Resync { at_line_start: line_done };
+        dir.state = State::Resync {
+            at_line_start: line_done,
+        };
         self.check_probe(info, side, ctx);
         take
     }
@@ -387,7 +422,14 @@ impl Connection {
         }
     }
 
-    fn on_resync(&mut self, info: &FlowInfo, side: Side, input: &[u8], at_line_start: bool, ctx: &mut Ctx) -> usize {
+    fn on_resync(
+        &mut self,
+        info: &FlowInfo,
+        side: Side,
+        input: &[u8],
+        at_line_start: bool,
+        ctx: &mut Ctx,
+    ) -> usize {
         let dir = &mut self.dirs[idx(side)];
         let mut at = 0;
         if !at_line_start {
@@ -413,7 +455,9 @@ impl Connection {
                 } else {
                     dir.skipped += input.len();
                     ctx.stats.http_resync_bytes += input.len() as u64;
-                    dir.state = State::Resync { at_line_start: input.ends_with(b"\n") };
+                    dir.state = State::Resync {
+                        at_line_start: input.ends_with(b"\n"),
+                    };
                     self.check_probe(info, side, ctx);
                     return input.len();
                 }
@@ -426,7 +470,14 @@ impl Connection {
         resume
     }
 
-    fn on_head(&mut self, info: &FlowInfo, side: Side, ts: Timestamp, input: &[u8], ctx: &mut Ctx) -> usize {
+    fn on_head(
+        &mut self,
+        info: &FlowInfo,
+        side: Side,
+        ts: Timestamp,
+        input: &[u8],
+        ctx: &mut Ctx,
+    ) -> usize {
         let dir = &mut self.dirs[idx(side)];
         // The head ends within `buf + input`; search from just before the new bytes.
         let search_from = dir.buf.len().saturating_sub(3);
@@ -440,7 +491,9 @@ impl Connection {
                 ctx.error("head too large");
                 self.abandon(side, ctx);
                 let dir = &mut self.dirs[idx(side)];
-                dir.state = State::Resync { at_line_start: false };
+                dir.state = State::Resync {
+                    at_line_start: false,
+                };
                 return take;
             }
             if let Some(cur) = dir.cur.as_mut() {
@@ -456,7 +509,14 @@ impl Connection {
     }
 
     /// A head is complete: parse it, set up body framing, pair responses with requests.
-    fn complete_head(&mut self, info: &FlowInfo, side: Side, ts: Timestamp, raw: Vec<u8>, ctx: &mut Ctx) {
+    fn complete_head(
+        &mut self,
+        info: &FlowInfo,
+        side: Side,
+        ts: Timestamp,
+        raw: Vec<u8>,
+        ctx: &mut Ctx,
+    ) {
         let dir = &mut self.dirs[idx(side)];
         let Some(mut cur) = dir.cur.take() else {
             dir.state = State::Start;
@@ -465,14 +525,15 @@ impl Connection {
         let Some((head, lenient)) = head::parse_head(raw, cur.kind) else {
             ctx.error("unparsable head");
             ctx.release(cur.order);
-            dir.state = State::Resync { at_line_start: true };
+            dir.state = State::Resync {
+                at_line_start: true,
+            };
             return;
         };
         if lenient {
             ctx.error("lenient header fields");
             cur.notes.push(Note::Malformed);
         }
-        dir.messages += 1;
         cur.last_ts = cur.last_ts.max(ts);
         match cur.kind {
             StartKind::Request => {
@@ -519,7 +580,8 @@ impl Connection {
                     dir.state = State::Start;
                     return;
                 }
-                let (is_head, is_connect) = target.map_or((false, false), |p| (p.method_head, p.method_connect));
+                let (is_head, is_connect) =
+                    target.map_or((false, false), |p| (p.method_head, p.method_connect));
                 if let Some(p) = target {
                     // The exchange takes the request's place in the output order.
                     ctx.release(cur.order);
@@ -532,7 +594,8 @@ impl Connection {
                 } else if is_connect && (200..300).contains(&status) {
                     cur.after = After::Tunnel;
                     Framing::None
-                } else if is_head || status == 204 || status == 304 || (100..200).contains(&status) {
+                } else if is_head || status == 204 || status == 304 || (100..200).contains(&status)
+                {
                     Framing::None
                 } else if is_chunked(&head) {
                     Framing::Chunked(body::ChunkState::Size(Vec::new()))
@@ -565,7 +628,14 @@ impl Connection {
         }
     }
 
-    fn on_body(&mut self, info: &FlowInfo, side: Side, ts: Timestamp, input: &[u8], ctx: &mut Ctx) -> usize {
+    fn on_body(
+        &mut self,
+        info: &FlowInfo,
+        side: Side,
+        ts: Timestamp,
+        input: &[u8],
+        ctx: &mut Ctx,
+    ) -> usize {
         let max_body = ctx.config.max_body;
         let dir = &mut self.dirs[idx(side)];
         let Some(cur) = dir.cur.as_mut() else {
@@ -590,7 +660,9 @@ impl Connection {
                 self.finish_message(info, side, ctx);
                 let dir = &mut self.dirs[idx(side)];
                 if dir.state != State::Opaque {
-                    dir.state = State::Resync { at_line_start: false };
+                    dir.state = State::Resync {
+                        at_line_start: false,
+                    };
                 }
                 0
             }
@@ -614,7 +686,8 @@ impl Connection {
         if ctx.config.max_body > 0 && !cur.raw_body.is_empty() {
             match &cur.codings {
                 Some(codings) if !codings.is_empty() => {
-                    let (out, issue) = body::decode(&cur.raw_body, codings, ctx.config.max_body, cur.body_cut);
+                    let (out, issue) =
+                        body::decode(&cur.raw_body, codings, ctx.config.max_body, cur.body_cut);
                     data = out;
                     match issue {
                         Some(body::DecodeIssue::Truncated) => truncated = true,
@@ -633,7 +706,10 @@ impl Connection {
                 }
             }
         }
-        if ctx.config.max_body > 0 && cur.wire_len > data.len() as u64 && cur.codings.as_ref().is_some_and(|c| c.is_empty()) {
+        if ctx.config.max_body > 0
+            && cur.wire_len > data.len() as u64
+            && cur.codings.as_ref().is_some_and(|c| c.is_empty())
+        {
             truncated = true;
         }
         if truncated && ctx.config.max_body > 0 {
@@ -744,7 +820,11 @@ impl Connection {
         let dir = &mut self.dirs[idx(side)];
         match dir.state {
             State::Opaque => {}
-            State::Start if !dir.buf.is_empty() && dir.role != Some(StartKind::Response) && head::partial_request_line(&dir.buf) => {
+            State::Start
+                if !dir.buf.is_empty()
+                    && dir.role != Some(StartKind::Response)
+                    && head::partial_request_line(&dir.buf) =>
+            {
                 // The request line was cut inside its version: keep method and target.
                 let mut raw = std::mem::take(&mut dir.buf);
                 raw.extend_from_slice(b"\r\n\r\n");
@@ -752,6 +832,7 @@ impl Connection {
                     self.set_client(side);
                 }
                 let dir = &mut self.dirs[idx(side)];
+                dir.messages += 1;
                 let order = ctx.begin();
                 dir.cur = Some(Building {
                     order,
@@ -774,37 +855,47 @@ impl Connection {
                 }
                 let dir = &mut self.dirs[idx(side)];
                 dir.gap = true;
-                dir.state = State::Resync { at_line_start: false };
+                dir.state = State::Resync {
+                    at_line_start: false,
+                };
             }
             State::Start | State::Resync { .. } => {
                 dir.buf.clear();
                 dir.gap = true;
-                dir.state = State::Resync { at_line_start: false };
+                dir.state = State::Resync {
+                    at_line_start: false,
+                };
             }
             State::Head => {
                 // Keep what the head had, if its first line made it.
-                self.salvage_head(info, side, ctx);
+                self.salvage_head(info, side, true, ctx);
                 let dir = &mut self.dirs[idx(side)];
-                dir.state = State::Resync { at_line_start: false };
+                dir.state = State::Resync {
+                    at_line_start: false,
+                };
             }
             State::Body => {
                 let Some(cur) = dir.cur.as_mut() else {
-                    dir.state = State::Resync { at_line_start: false };
+                    dir.state = State::Resync {
+                        at_line_start: false,
+                    };
                     return;
                 };
                 push_note(&mut cur.notes, Note::Gap);
                 cur.body_cut = true;
                 match cur.framing.skip(len) {
-                    Ok(false) => cur.wire_len += len,
-                    Ok(true) => {
+                    Some(false) => cur.wire_len += len,
+                    Some(true) => {
                         cur.wire_len += len;
                         self.finish_message(info, side, ctx);
                     }
-                    Err(()) => {
+                    None => {
                         self.finish_message(info, side, ctx);
                         let dir = &mut self.dirs[idx(side)];
                         if dir.state != State::Opaque {
-                            dir.state = State::Resync { at_line_start: false };
+                            dir.state = State::Resync {
+                                at_line_start: false,
+                            };
                         }
                     }
                 }
@@ -812,8 +903,9 @@ impl Connection {
         }
     }
 
-    /// A head cut by a gap: keep its complete lines as the head, note the gap.
-    fn salvage_head(&mut self, info: &FlowInfo, side: Side, ctx: &mut Ctx) {
+    /// A head cut by a gap (or by the end of the stream): keep its complete lines as the
+    /// head, and say so.
+    fn salvage_head(&mut self, info: &FlowInfo, side: Side, gap: bool, ctx: &mut Ctx) {
         let dir = &mut self.dirs[idx(side)];
         let complete = memchr::memrchr(b'\n', &dir.buf).map(|i| i + 1);
         let Some(complete) = complete else {
@@ -824,7 +916,9 @@ impl Connection {
         raw.extend_from_slice(b"\r\n");
         dir.buf.clear();
         if let Some(cur) = dir.cur.as_mut() {
-            push_note(&mut cur.notes, Note::Gap);
+            if gap {
+                push_note(&mut cur.notes, Note::Gap);
+            }
             push_note(&mut cur.notes, Note::Incomplete);
         }
         self.complete_head(info, side, 0, raw, ctx);
@@ -850,12 +944,14 @@ impl Connection {
             }
             self.finish_message(info, side, ctx);
         } else if dir.state == State::Head {
-            self.salvage_head(info, side, ctx);
+            self.salvage_head(info, side, false, ctx);
         }
         let dir = &mut self.dirs[idx(side)];
         dir.buf = Vec::new();
         if dir.state != State::Opaque {
-            dir.state = State::Resync { at_line_start: true };
+            dir.state = State::Resync {
+                at_line_start: true,
+            };
         }
     }
 
@@ -889,7 +985,8 @@ fn keep_body(cur: &mut Building, data: &[u8], max_body: usize) {
     if room < data.len() {
         cur.body_cut = true;
     }
-    cur.raw_body.extend_from_slice(&data[..room.min(data.len())]);
+    cur.raw_body
+        .extend_from_slice(&data[..room.min(data.len())]);
 }
 
 impl StreamApp for Connection {

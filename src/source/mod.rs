@@ -150,7 +150,13 @@ where
         Ok(r) => r,
         Err(PcapError::Eof) => return Err((summary, CaptureError::Empty)),
         Err(PcapError::Incomplete(n)) => {
-            return Err((summary, CaptureError::Truncated { offset: 0, needed: n }))
+            return Err((
+                summary,
+                CaptureError::Truncated {
+                    offset: 0,
+                    needed: n,
+                },
+            ))
         }
         Err(PcapError::ReadError) => return Err((summary, take_io_error(0))),
         Err(_) => return Err((summary, CaptureError::NotACapture)),
@@ -344,7 +350,12 @@ mod tests {
         out
     }
 
-    fn collect(bytes: &[u8]) -> (Vec<(Timestamp, Vec<u8>)>, Result<SourceSummary, CaptureError>) {
+    type Collected = (
+        Vec<(Timestamp, Vec<u8>)>,
+        Result<SourceSummary, CaptureError>,
+    );
+
+    fn collect(bytes: &[u8]) -> Collected {
         let mut got = Vec::new();
         let res = read_capture(
             bytes,

@@ -449,7 +449,11 @@ mod tests {
 
     #[test]
     fn midstream_starts_at_first_data() {
-        let (s, _) = run(&[(5000, b"HTTP/1.1 200 OK"), (5015, b"\r\n")], None, 1 << 20);
+        let (s, _) = run(
+            &[(5000, b"HTTP/1.1 200 OK"), (5015, b"\r\n")],
+            None,
+            1 << 20,
+        );
         assert_eq!(s, "HTTP/1.1 200 OK\r\n");
     }
 
@@ -474,7 +478,8 @@ mod tests {
             }
             let mut segs: Vec<(usize, usize)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
             // Duplicate some and shuffle locally (bounded reordering).
-            let extra: Vec<(usize, usize)> = segs.iter().filter(|_| rand(5) == 0).cloned().collect();
+            let extra: Vec<(usize, usize)> =
+                segs.iter().filter(|_| rand(5) == 0).cloned().collect();
             segs.extend(extra);
             for i in (1..segs.len()).rev() {
                 let j = i.saturating_sub(rand(4) as usize);

@@ -237,10 +237,9 @@ impl<A: StreamApp> FlowTable<A> {
 
         // A fresh SYN on a flow that already finished is a new connection (port reuse).
         if syn && seg.flags & flags::ACK == 0 {
-            let reuse = self
-                .flows
-                .get(&key)
-                .is_some_and(|f| f.fin_done[0] || f.fin_done[1] || f.dirs.iter().any(|d| d.next_offset() > 0));
+            let reuse = self.flows.get(&key).is_some_and(|f| {
+                f.fin_done[0] || f.fin_done[1] || f.dirs.iter().any(|d| d.next_offset() > 0)
+            });
             if reuse {
                 self.close(&key, seg.ts, CloseReason::Fin, ctx);
             }
@@ -288,12 +287,20 @@ impl<A: StreamApp> FlowTable<A> {
             app,
         } = flow;
         info.last_ts = info.last_ts.max(seg.ts);
-        let side = if seg.src == info.addrs[0] { Side::A } else { Side::B };
+        let side = if seg.src == info.addrs[0] {
+            Side::A
+        } else {
+            Side::B
+        };
         let ts = seg.ts;
         let mut data_seq = seg.seq;
         if syn {
             if info.client.is_none() {
-                info.client = Some(if seg.flags & flags::ACK == 0 { side } else { side.other() });
+                info.client = Some(if seg.flags & flags::ACK == 0 {
+                    side
+                } else {
+                    side.other()
+                });
             }
             dirs[side.idx()].syn(seg.seq);
             data_seq = seg.seq.wrapping_add(1);
@@ -422,19 +429,29 @@ mod tests {
         type Ctx = Vec<String>;
         fn on_event(&mut self, info: &FlowInfo, event: FlowEvent<'_>, ctx: &mut Vec<String>) {
             match event {
-                FlowEvent::Data { side, bytes, .. } => {
-                    self.0.push_str(&format!("{side:?}:{}", String::from_utf8_lossy(bytes)))
+                FlowEvent::Data { side, bytes, .. } => self
+                    .0
+                    .push_str(&format!("{side:?}:{}", String::from_utf8_lossy(bytes))),
+                FlowEvent::Gap { side, len, .. } => {
+                    self.0.push_str(&format!("{side:?}:[gap {len}]"))
                 }
-                FlowEvent::Gap { side, len, .. } => self.0.push_str(&format!("{side:?}:[gap {len}]")),
                 FlowEvent::Fin { side, .. } => self.0.push_str(&format!("{side:?}:[fin]")),
-                FlowEvent::Close { reason, .. } => {
-                    ctx.push(format!("flow {} client {:?} {} {reason:?}", info.id, info.client, self.0))
-                }
+                FlowEvent::Close { reason, .. } => ctx.push(format!(
+                    "flow {} client {:?} {} {reason:?}",
+                    info.id, info.client, self.0
+                )),
             }
         }
     }
 
-    fn seg<'a>(ts: i64, from_client: bool, seq: u32, ack: u32, fl: u8, payload: &'a [u8]) -> TcpSegment<'a> {
+    fn seg<'a>(
+        ts: i64,
+        from_client: bool,
+        seq: u32,
+        ack: u32,
+        fl: u8,
+        payload: &'a [u8],
+    ) -> TcpSegment<'a> {
         let c = (IpAddr::from([10, 0, 0, 1]), 40000);
         let s = (IpAddr::from([10, 0, 0, 2]), 80);
         let (src, dst) = if from_client { (c, s) } else { (s, c) };
@@ -464,7 +481,10 @@ mod tests {
         t.segment(&seg(4, false, 501, 104, ACK, b"200"), &mut out, &mut mk);
         t.segment(&seg(5, true, 104, 504, FIN | ACK, b""), &mut out, &mut mk);
         t.segment(&seg(6, false, 504, 105, FIN | ACK, b""), &mut out, &mut mk);
-        assert_eq!(out, vec!["flow 0 client Some(A) A:GETB:200A:[fin]B:[fin] Fin"]);
+        assert_eq!(
+            out,
+            vec!["flow 0 client Some(A) A:GETB:200A:[fin]B:[fin] Fin"]
+        );
         assert!(t.is_empty());
     }
 
