@@ -502,8 +502,10 @@ impl Connection {
             return take;
         };
         let used = end - old;
-        let raw: Vec<u8> = dir.buf.drain(..).take(end).collect();
-        dir.buf.clear();
+        // The head's bytes become the Head's storage; what followed it is read again
+        // from `input` by the caller.
+        let mut raw = std::mem::take(&mut dir.buf);
+        raw.truncate(end);
         self.complete_head(info, side, ts, raw, ctx);
         used
     }
