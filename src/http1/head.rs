@@ -291,20 +291,31 @@ pub fn parse_head(raw: Vec<u8>, kind: StartKind) -> Option<(Head, bool)> {
 /// Header fields of `raw[from..]` as spans into `raw`.
 fn parse_fields(raw: &[u8], from: usize) -> (Vec<(Span, Span)>, bool) {
     let block = &raw[from..];
-    let mut storage = [httparse::EMPTY_HEADER; 128];
-    if let Ok(httparse::Status::Complete((_, fields))) =
-        httparse::parse_headers(block, &mut storage)
-    {
-        let base = raw.as_ptr() as usize;
+    let base = raw.as_ptr() as usize;
+    let spans = |fields: &[httparse::Header<'_>]| -> Vec<(Span, Span)> {
         let span = |s: &[u8]| {
             let at = s.as_ptr() as usize - base;
             (at as u32, (at + s.len()) as u32)
         };
-        let spans = fields
+        fields
             .iter()
             .map(|h| (span(h.name.as_bytes()), span(h.value)))
-            .collect();
-        return (spans, false);
+            .collect()
+    };
+    // Most heads have few fields: try a small array first (cheap to set up), then a
+    // large one.
+    let mut small = [httparse::EMPTY_HEADER; 24];
+    match httparse::parse_headers(block, &mut small) {
+        Ok(httparse::Status::Complete((_, fields))) => return (spans(fields), false),
+        Err(httparse::Error::TooManyHeaders) => {
+            let mut large = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
+            if let Ok(httparse::Status::Complete((_, fields))) =
+                httparse::parse_headers(block, &mut large)
+            {
+                return (spans(fields), false);
+            }
+        }
+        _ => {}
     }
     (lenient_fields(raw, from), true)
 }

@@ -239,7 +239,8 @@ where
                 }
                 offset += consumed as u64;
                 summary.bytes = offset;
-                pcap.consume(consumed);
+                // Without shifting: the buffer is compacted once per refill, not per record.
+                pcap.consume_noshift(consumed);
                 if offset - last_progress >= (4 << 20) {
                     last_progress = offset;
                     on_progress(offset);

@@ -166,7 +166,8 @@ struct Flow<A> {
 /// The flow table.
 pub struct FlowTable<A> {
     limits: Limits,
-    flows: HashMap<FlowKey, Flow<A>>,
+    /// foldhash: fast, and seeded at random so crafted addresses cannot force collisions.
+    flows: HashMap<FlowKey, Flow<A>, foldhash::fast::RandomState>,
     next_id: u64,
     next_sweep: Timestamp,
     /// Counters of flows that have ended, plus table events.
@@ -191,7 +192,7 @@ impl<A: StreamApp> FlowTable<A> {
     pub fn new(limits: Limits) -> Self {
         FlowTable {
             limits,
-            flows: HashMap::new(),
+            flows: HashMap::default(),
             next_id: 0,
             next_sweep: Timestamp::MIN,
             counters: TableCounters::default(),
