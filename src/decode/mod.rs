@@ -414,6 +414,46 @@ mod tests {
         assert_eq!(got, vec![(1, vec![b'a'; 40], 0)]);
     }
 
+    fn ipv6_fragment(payload: &[u8], offset8: u16, more: bool) -> Vec<u8> {
+        let len = 8 + payload.len();
+        let mut p = vec![0x60, 0, 0, 0, (len >> 8) as u8, len as u8, 44, 64];
+        p.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        p.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        let frag = (offset8 << 3) | u16::from(more);
+        p.extend_from_slice(&[6, 0]);
+        p.extend_from_slice(&frag.to_be_bytes());
+        p.extend_from_slice(&0xdead_beefu32.to_be_bytes());
+        p.extend_from_slice(payload);
+        p
+    }
+
+    #[test]
+    fn ipv6_fragments_are_reassembled() {
+        let tcp = tcp_header(9, &[b'z'; 30]);
+        let (first, second) = tcp.split_at(16);
+        let mut d = Decoder::default();
+        assert!(segments(&mut d, link::linktype::RAW, &ipv6_fragment(first, 0, true)).is_empty());
+        let got = segments(
+            &mut d,
+            link::linktype::RAW,
+            &ipv6_fragment(second, 2, false),
+        );
+        assert_eq!(got, vec![(9, vec![b'z'; 30], 0)]);
+    }
+
+    #[test]
+    fn snaplen_cut_payload_is_reported_missing() {
+        let mut pkt = ipv4_tcp(&tcp_header(7, &[b'x'; 100]), false, 0);
+        pkt.truncate(20 + 20 + 30);
+        let mut d = Decoder::default();
+        let mut stats = Stats::default();
+        let mut seen = Vec::new();
+        d.decode(0, link::linktype::RAW, &pkt, &mut stats, &mut |s, _| {
+            seen.push((s.payload.len(), s.missing))
+        });
+        assert_eq!(seen, vec![(30, 70)]);
+    }
+
     #[test]
     fn garbage_never_panics() {
         let mut d = Decoder::default();
