@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# run.sh -- whole-process benchmark: specter vs tshark vs a bare pcap read loop.
+#
+# USAGE
+#   benches/run.sh [CAPTURE]          # default /work/bench-data/http1-api.pcap
+#
+# ENVIRONMENT
+#   RUNS=3            timed runs of each tool (the median is reported)
+#   SPECTER=path      binary to time (default: target/release/specter of this repo; built
+#                     with `cargo build --release` if missing, or always with BUILD=1)
+#   SPECTER_ARGS=""   extra arguments appended to `specter exchanges CAPTURE --format jsonl`
+#   TSHARK=prefix     prefix | full | skip
+#                       prefix: time tshark on the first TSHARK_MB MB of the capture only
+#                               (made once with editcap -r, cached in BENCH_DATA); tshark
+#                               manages ~5 MB/s here, so a full 1 GB run takes minutes
+#                       full:   time tshark on the whole capture
+#                       skip:   do not run tshark (no specter/tshark ratio)
+#   TSHARK_MB=100     size of the tshark prefix, MB (10^6 bytes)
+#   TSHARK_RUNS=RUNS  timed tshark runs
+#   TSHARK_ARGS="-d tcp.port==18090,http"
+#                     tshark options; the default makes tshark decode the benchmark
+#                     capture's non-standard port as HTTP (without it tshark finds nothing)
+#   BASELINE=1        also time `tcpdump -r CAPTURE -w /dev/null` (libpcap read+write loop)
+#                     and `cat CAPTURE` (page-cache read); 0 to skip
+#   CHECK=0           1: after timing, count specter's JSONL lines and tshark's request
+#                     rows on the same input (the tshark input) as a sanity check
+#   BENCH_DATA=/work/bench-data   where the tshark prefix file is cached
+#
+# OUTPUT
+#   one line per timed run, then a table: tool, input, runs, median wall s, MB/s
+#   (input bytes / median wall, MB = 10^6 bytes), peak RSS MB (max over runs),
+#   median CPU s (user+sys), MB per CPU-second, and specter's throughput relative to
+#   tshark and to the baseline, by wall time and by CPU time (CPU time is the steadier
+#   of the two on a shared machine; for tiny CPU times such as cat's it is coarse).  Each run is `/usr/bin/time -v CMD > /dev/null`.
+#   Exit status: 0 if every timed command succeeded, 1 otherwise (2 for usage errors,
+#   3 if specter could not be built).
+set -uo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/.." && pwd)"
+CAPTURE="${1:-/work/bench-data/http1-api.pcap}"
+RUNS="${RUNS:-3}"
+TSHARK="${TSHARK:-prefix}"
+TSHARK_MB="${TSHARK_MB:-100}"
+TSHARK_RUNS="${TSHARK_RUNS:-$RUNS}"
+TSHARK_ARGS="${TSHARK_ARGS:--d tcp.port==18090,http}"
+BASELINE="${BASELINE:-1}"
+CHECK="${CHECK:-0}"
+BENCH_DATA="${BENCH_DATA:-/work/bench-data}"
+SPECTER="${SPECTER:-$REPO/target/release/specter}"
+SPECTER_ARGS="${SPECTER_ARGS:-}"
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 2; }
+
+[ -f "$CAPTURE" ] || die "capture not found: $CAPTURE (make one with benches/make-capture.sh)"
+CAPTURE="$(cd "$(dirname "$CAPTURE")" && pwd)/$(basename "$CAPTURE")"
+case "$RUNS$TSHARK_RUNS$TSHARK_MB" in *[!0-9]*) die "RUNS, TSHARK_RUNS, TSHARK_MB must be integers";; esac
+case "$TSHARK" in prefix|full|skip) ;; *) die "TSHARK must be prefix, full or skip";; esac
+[ -x /usr/bin/time ] || die "/usr/bin/time missing (apt-get install -y time)"
+for t in python3 capinfos; do command -v "$t" >/dev/null || die "$t not found"; done
+if [ "$TSHARK" != skip ]; then
+  for t in tshark editcap; do command -v "$t" >/dev/null || die "$t not found (apt-get install -y tshark)"; done
+fi
+read -r -a TSHARK_ARGV <<<"$TSHARK_ARGS"
+read -r -a SPECTER_ARGV <<<"$SPECTER_ARGS"
+
+WORK="$(mktemp -d /tmp/specter-bench.XXXXXX)"
+trap 'rm -rf "$WORK"' EXIT
+RESULTS="$WORK/results.tsv"    # tool, input, bytes, wall, rss_kb, cpu, exit
+: >"$RESULTS"
+FAILED=0
+
+# ------------------------------------------------------------------ specter binary
+SPECTER_OK=1
+if [ "${BUILD:-0}" = 1 ] || [ ! -x "$SPECTER" ]; then
+  if [ "$SPECTER" = "$REPO/target/release/specter" ]; then
+    log "building specter: cargo build --release (in $REPO)"
+    if ! (cd "$REPO" && cargo build --release) >"$WORK/build.log" 2>&1; then
+      log "cargo build --release FAILED; specter is not timed. Last lines:"
+      tail -n 20 "$WORK/build.log" >&2
+      SPECTER_OK=0
+    fi
+  fi
+  [ -x "$SPECTER" ] || SPECTER_OK=0
+fi
+
+# ------------------------------------------------------------------ machine / inputs
+CAP_BYTES=$(stat -c %s "$CAPTURE")
+CAP_PACKETS=$(capinfos -M -c -T -r "$CAPTURE" 2>/dev/null | awk -F'\t' 'NR==1{print $2}')
+echo "== specter whole-process benchmark =="
+echo "date:      $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "machine:   $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), load avg $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "capture:   $CAPTURE ($CAP_BYTES bytes, ${CAP_PACKETS:-?} packets)"
+if [ "$SPECTER_OK" = 1 ]; then
+  echo "specter:   $SPECTER ($(stat -c '%y' "$SPECTER" | cut -d. -f1), git $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet HEAD -- src 2>/dev/null || echo ', src modified'))"
+else
+  echo "specter:   NOT AVAILABLE (no binary and the build failed) -- only the other tools are timed"
+fi
+[ "$TSHARK" != skip ] && echo "tshark:    $(tshark --version 2>/dev/null | head -n1)"
+echo "runs:      $RUNS (tshark: $TSHARK_RUNS, mode $TSHARK)"
+
+# tshark input: the capture itself or a cached prefix of about TSHARK_MB MB
+TSHARK_INPUT="$CAPTURE"
+if [ "$TSHARK" = prefix ] && [ "$CAP_BYTES" -gt $(( TSHARK_MB * 1000000 )) ]; then
+  # packets to keep ~= packets * TSHARK_MB MB / size (editcap -r keeps a packet range)
+  keep=$(python3 -c "print(max(1, int(${CAP_PACKETS:-0} * $TSHARK_MB * 1e6 / $CAP_BYTES)))")
+  mkdir -p "$BENCH_DATA"
+  TSHARK_INPUT="$BENCH_DATA/$(basename "${CAPTURE%.*}").first${TSHARK_MB}MB.pcap"
+  if [ ! -s "$TSHARK_INPUT" ] || [ "$TSHARK_INPUT" -ot "$CAPTURE" ]; then
+    log "making tshark prefix: editcap -r (first $keep packets) -> $TSHARK_INPUT"
+    editcap -F pcap -r "$CAPTURE" "$TSHARK_INPUT" "1-$keep" || die "editcap failed"
+  fi
+  echo "tshark input: first ~$TSHARK_MB MB of the capture ($TSHARK_INPUT, $(stat -c %s "$TSHARK_INPUT") bytes);"
+  echo "              tshark's MB/s is measured on that prefix, the others on the whole capture"
+elif [ "$TSHARK" = prefix ]; then
+  echo "tshark input: the whole capture (it is not larger than TSHARK_MB=$TSHARK_MB MB)"
+fi
+
+# warm the page cache so that the first timed run is not a cold disk read
+cat "$CAPTURE" >/dev/null
+[ "$TSHARK" != skip ] && cat "$TSHARK_INPUT" >/dev/null
+
+# ------------------------------------------------------------------ timing
+# measure TOOL INPUT N CMD...  (CMD's stdout goes to /dev/null, stderr to a log)
+measure() {
+  local tool="$1" input="$2" n="$3"; shift 3
+  local bytes i tf rc wall rss cpu
+  bytes=$(stat -c %s "$input")
+  for i in $(seq 1 "$n"); do
+    tf="$WORK/time.$tool.$i"
+    /usr/bin/time -v -o "$tf" "$@" >/dev/null 2>"$WORK/stderr.$tool.$i"
+    rc=$?
+    read -r wall rss cpu < <(python3 - "$tf" <<'PY'
+import sys
+wall = rss = 0.0; cpu = 0.0
+for line in open(sys.argv[1]):
+    k, _, v = line.strip().rpartition(": ")
+    if k.startswith("Elapsed (wall clock) time"):
+        parts = [float(p) for p in v.split(":")]
+        wall = sum(p * 60 ** (len(parts) - 1 - j) for j, p in enumerate(parts))
+    elif k == "Maximum resident set size (kbytes)":
+        rss = int(v)
+    elif k in ("User time (seconds)", "System time (seconds)"):
+        cpu += float(v)
+print(f"{wall:.3f} {int(rss)} {cpu:.2f}")
+PY
+)
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$input" "$bytes" "$wall" "$rss" "$cpu" "$rc" >>"$RESULTS"
+    printf '  %-8s run %d/%d: wall %8.3f s  cpu %7.2f s  rss %7.1f MB  exit %s\n' \
+      "$tool" "$i" "$n" "$wall" "$cpu" "$(python3 -c "print($rss/1024)")" "$rc"
+    if [ "$rc" != 0 ]; then
+      FAILED=1
+      log "$tool exited with status $rc; stderr tail:"; tail -n 5 "$WORK/stderr.$tool.$i" >&2
+    fi
+  done
+}
+
+echo
+echo "== runs =="
+if [ "$SPECTER_OK" = 1 ]; then
+  measure specter "$CAPTURE" "$RUNS" "$SPECTER" exchanges "$CAPTURE" --format jsonl "${SPECTER_ARGV[@]}"
+fi
+if [ "$TSHARK" != skip ]; then
+  measure tshark "$TSHARK_INPUT" "$TSHARK_RUNS" tshark -n -r "$TSHARK_INPUT" "${TSHARK_ARGV[@]}" \
+    -Y http.request -T fields -e http.request.method -e http.host -e http.request.uri
+fi
+if [ "$BASELINE" = 1 ]; then
+  measure tcpdump "$CAPTURE" "$RUNS" tcpdump -r "$CAPTURE" -w /dev/null
+  measure cat "$CAPTURE" "$RUNS" cat "$CAPTURE"
+fi
+
+# ------------------------------------------------------------------ table
+echo
+echo "== summary (median of runs; MB = 10^6 bytes; RSS = max over runs) =="
+python3 - "$RESULTS" <<'PY'
+import statistics, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+order, by = [], {}
+for tool, inp, nbytes, wall, rss, cpu, rc in rows:
+    if tool not in by:
+        order.append(tool); by[tool] = {"input": inp, "bytes": int(nbytes), "wall": [], "rss": [], "cpu": [], "rc": []}
+    d = by[tool]
+    d["wall"].append(float(wall)); d["rss"].append(int(rss)); d["cpu"].append(float(cpu)); d["rc"].append(int(rc))
+labels = {"specter": "specter exchanges --format jsonl", "tshark": "tshark -Y http.request -T fields",
+          "tcpdump": "tcpdump -r -w /dev/null (baseline)", "cat": "cat (page-cache read)"}
+print(f"{'tool':36} {'input MB':>9} {'runs':>4} {'wall s':>8} {'MB/s':>8} {'RSS MB':>8} {'CPU s':>7} {'MB/CPU-s':>9}  note")
+tput, cput = {}, {}
+for t in order:
+    d = by[t]
+    w = statistics.median(d["wall"])
+    c = statistics.median(d["cpu"])
+    mb = d["bytes"] / 1e6
+    mbs = mb / w if w > 0 else float("inf")
+    mbc = mb / c if c > 0 else float("inf")
+    ok = all(rc == 0 for rc in d["rc"])
+    if ok:
+        tput[t], cput[t] = mbs, mbc
+    note = "" if ok else "FAILED (non-zero exit)"
+    print(f"{labels.get(t, t):36} {mb:9.1f} {len(d['wall']):4d} {w:8.2f} {mbs:8.1f} "
+          f"{max(d['rss'])/1024:8.1f} {c:7.2f} {mbc:9.1f}  {note}")
+print()
+if "specter" in tput:
+    print(f"{'specter throughput relative to':38} {'wall MB/s':>10} {'MB/CPU-s':>10}")
+    for other, what in (("tshark", "tshark"), ("tcpdump", "baseline (tcpdump read loop)"), ("cat", "cat")):
+        if other in tput:
+            r_wall = tput["specter"] / tput[other]
+            r_cpu = cput["specter"] / cput[other] if cput[other] not in (0, float("inf")) else float("nan")
+            print(f"  {what:36} {r_wall:9.2f}x {r_cpu:9.2f}x")
+else:
+    print("specter was not timed successfully: no ratios")
+PY
+
+# ------------------------------------------------------------------ optional check
+if [ "$CHECK" = 1 ] && [ "$SPECTER_OK" = 1 ] && [ "$TSHARK" != skip ]; then
+  echo
+  echo "== check on $TSHARK_INPUT =="
+  echo "specter JSONL lines:  $("$SPECTER" exchanges "$TSHARK_INPUT" --format jsonl "${SPECTER_ARGV[@]}" 2>/dev/null | wc -l)"
+  echo "tshark request rows:  $(tshark -n -r "$TSHARK_INPUT" "${TSHARK_ARGV[@]}" -Y http.request -T fields -e http.request.method 2>/dev/null | wc -l)"
+fi
+[ "$SPECTER_OK" = 1 ] || exit 3
+exit "$FAILED"
