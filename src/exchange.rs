@@ -144,6 +144,7 @@ pub struct Message {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Proto {
     H1,
+    H2,
 }
 
 impl Proto {
@@ -151,6 +152,7 @@ impl Proto {
     pub fn as_str(self) -> &'static str {
         match self {
             Proto::H1 => "h1",
+            Proto::H2 => "h2",
         }
     }
 }
@@ -180,6 +182,13 @@ pub enum Note {
     UndecodableBody,
     /// The message had framing errors that were worked around.
     Malformed,
+    /// HTTP/2: header fields referred to HPACK table entries never seen (joined
+    /// midstream or after a gap); they are missing.
+    HpackDesync,
+    /// HTTP/2: the stream was reset (RST_STREAM).
+    Reset,
+    /// HTTP/2: the server pushed this exchange (PUSH_PROMISE).
+    ServerPush,
 }
 
 impl Note {
@@ -197,6 +206,9 @@ impl Note {
             Note::Tunnel => "tunnel",
             Note::UndecodableBody => "undecodable_body",
             Note::Malformed => "malformed",
+            Note::HpackDesync => "hpack_desync",
+            Note::Reset => "reset",
+            Note::ServerPush => "server_push",
         }
     }
 }
@@ -269,9 +281,10 @@ impl Exchange {
             .map_or(0, |m| m.first_ts)
     }
 
-    /// The Host header (`:authority` for HTTP/2).
+    /// The Host header (`:authority` for HTTP/2, or its Host header when it has none).
     pub fn host(&self) -> Option<&[u8]> {
-        self.request.as_ref().and_then(|r| r.head.header("host"))
+        let head = &self.request.as_ref()?.head;
+        head.header(":authority").or_else(|| head.header("host"))
     }
 
     /// The final status code.

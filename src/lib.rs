@@ -3,14 +3,17 @@ specter: passive API discovery.
 
 The pipeline, one module per stage (see docs/architecture.md):
 [`source`] reads capture files, [`decode`] finds TCP segments in frames, [`tcp`] puts each
-direction of a connection back in order, [`http1`] turns byte streams into request/response
-[`exchange::Exchange`]s, and [`pipeline`] ties them together and hands exchanges to a sink
-in the order their requests began.
+direction of a connection back in order, [`app`] hands each connection to [`http1`] or
+[`http2`], which turn byte streams into request/response [`exchange::Exchange`]s, and
+[`pipeline`] ties them together and hands exchanges to a sink in the order their requests
+began.
 */
 
+pub mod app;
 pub mod decode;
 pub mod exchange;
 pub mod http1;
+pub mod http2;
 pub mod inputs;
 pub mod output;
 pub mod pipeline;

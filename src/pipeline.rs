@@ -11,9 +11,10 @@ progress. Memory stays bounded: the reorder buffer releases its oldest entries p
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use crate::app::Connection;
 use crate::decode::{defrag, Decoder};
 use crate::exchange::Exchange;
-use crate::http1::{self, Connection};
+use crate::http1;
 use crate::source::Packet;
 use crate::stats::Stats;
 use crate::tcp::{self, FlowTable};
@@ -105,7 +106,7 @@ impl Analyzer {
             &mut local,
             &mut |seg, st| {
                 std::mem::swap(&mut ctx.stats, st);
-                flows.segment(seg, ctx, &mut |_| Connection::new());
+                flows.segment(seg, ctx, &mut |_| Connection::default());
                 std::mem::swap(&mut ctx.stats, st);
             },
         );

@@ -59,8 +59,12 @@ pub struct Stats {
     pub tcp_payload_bytes: u64,
     /// Flows whose payload is not HTTP (by destination port).
     pub non_http_flows_by_port: BTreeMap<u16, u64>,
-    /// Connections that speak HTTP/2 (prior-knowledge preface), not decoded by the HTTP/1 parser.
+    /// Connections that speak HTTP/2 (prior knowledge, h2c upgrade, or recognised frames).
     pub h2_connections: u64,
+    /// HTTP/2 streams seen.
+    pub http2_streams: u64,
+    /// HTTP/2 header blocks with fields lost to an HPACK table never seen in full.
+    pub hpack_desync: u64,
     /// HTTP/1 requests parsed.
     pub http_requests: u64,
     /// HTTP/1 responses parsed.
@@ -113,6 +117,8 @@ impl Stats {
             *self.non_http_flows_by_port.entry(*k).or_default() += v;
         }
         self.h2_connections += other.h2_connections;
+        self.http2_streams += other.http2_streams;
+        self.hpack_desync += other.hpack_desync;
         self.http_requests += other.http_requests;
         self.http_responses += other.http_responses;
         self.exchanges += other.exchanges;
@@ -195,7 +201,9 @@ impl fmt::Display for Stats {
             row(f, &format!("non-HTTP flows to port {port}"), *n)?;
         }
         writeln!(f, "http")?;
-        row(f, "HTTP/2 connections (not decoded)", self.h2_connections)?;
+        row(f, "HTTP/2 connections", self.h2_connections)?;
+        row(f, "HTTP/2 streams", self.http2_streams)?;
+        row(f, "HPACK blocks with unknown fields", self.hpack_desync)?;
         row(f, "requests", self.http_requests)?;
         row(f, "responses", self.http_responses)?;
         row(f, "exchanges", self.exchanges)?;

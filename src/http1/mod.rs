@@ -73,24 +73,24 @@ impl Ctx {
         }
     }
 
-    fn begin(&mut self) -> u64 {
+    pub(crate) fn begin(&mut self) -> u64 {
         let order = self.next_order;
         self.next_order += 1;
         self.open.insert(order);
         order
     }
 
-    fn release(&mut self, order: u64) {
+    pub(crate) fn release(&mut self, order: u64) {
         self.open.remove(&order);
     }
 
-    fn emit(&mut self, exchange: Exchange) {
+    pub(crate) fn emit(&mut self, exchange: Exchange) {
         self.open.remove(&exchange.order);
         self.stats.exchanges += 1;
         self.out.push(exchange);
     }
 
-    fn error(&mut self, what: &'static str) {
+    pub(crate) fn error(&mut self, what: &'static str) {
         Stats::bump(&mut self.stats.http_errors, what);
     }
 }
@@ -139,7 +139,7 @@ struct Dir {
     role: Option<StartKind>,
     state: State,
     buf: Vec<u8>,
-    cur: Option<Building>,
+    cur: Option<Box<Building>>,
     first_ts: Timestamp,
     /// Bytes skipped since the last message start was found.
     skipped: usize,
@@ -175,9 +175,23 @@ struct Pending {
     notes: Vec<Note>,
 }
 
+/// The connection turns out to speak HTTP/2: what the HTTP/2 parser needs to take over.
+#[derive(Debug)]
+pub struct Switch {
+    /// The side that acts as client.
+    pub client: Side,
+    /// `Upgrade: h2c` accepted with 101: the upgraded request, which becomes stream 1.
+    pub upgraded: Option<Message>,
+    /// Bytes each side had sent that the HTTP/1 parser held (the start of the preface).
+    pub buffered: [Vec<u8>; 2],
+    /// The connection was joined midstream: frame boundaries must be found.
+    pub midstream: bool,
+}
+
 /// The HTTP/1 state of one TCP connection.
 #[derive(Debug)]
 pub struct Connection {
+    switch: Option<Switch>,
     client: Option<Side>,
     dirs: [Dir; 2],
     pending: VecDeque<Pending>,
@@ -236,6 +250,7 @@ impl Connection {
     /// A connection in its initial state.
     pub fn new() -> Connection {
         Connection {
+            switch: None,
             client: None,
             dirs: [Dir::new(), Dir::new()],
             pending: VecDeque::new(),
@@ -270,19 +285,31 @@ impl Connection {
         ex
     }
 
-    /// Hands in-order bytes of one side to the parser.
+    /// The hand-over to HTTP/2, once the connection showed it speaks HTTP/2.
+    pub fn take_switch(&mut self) -> Option<Switch> {
+        self.switch.take()
+    }
+
+    /// Hands in-order bytes of one side to the parser. Returns how many were used: all of
+    /// them, unless the connection switched to HTTP/2 (see [`Connection::take_switch`]),
+    /// in which case the rest belongs to the HTTP/2 parser.
     pub fn data(
         &mut self,
         info: &FlowInfo,
         side: Side,
         ts: Timestamp,
-        mut input: &[u8],
+        input: &[u8],
         ctx: &mut Ctx,
-    ) {
+    ) -> usize {
         if let Some(client) = info.client {
             self.set_client(client);
         }
+        let total = input.len();
+        let mut input = input;
         while !input.is_empty() {
+            if self.switch.is_some() {
+                return total - input.len();
+            }
             let used = match self.dirs[idx(side)].state {
                 State::Opaque => input.len(),
                 State::Start => self.on_start(info, side, ts, input, ctx),
@@ -294,6 +321,24 @@ impl Connection {
             };
             input = &input[used.min(input.len())..];
         }
+        total - input.len()
+    }
+
+    /// Hands the connection to the HTTP/2 parser.
+    fn switch_to_h2(&mut self, client: Side, upgraded: Option<Message>, midstream: bool) {
+        let buffered = [
+            std::mem::take(&mut self.dirs[0].buf),
+            std::mem::take(&mut self.dirs[1].buf),
+        ];
+        for d in &mut self.dirs {
+            d.state = State::Opaque;
+        }
+        self.switch = Some(Switch {
+            client,
+            upgraded,
+            buffered,
+            midstream,
+        });
     }
 
     /// Marks the connection as not (or no longer) HTTP/1.
@@ -353,10 +398,9 @@ impl Connection {
                 return take;
             }
         } else if head::first_line(&dir.buf) == Some(head::H2_PREFACE_LINE) {
-            // HTTP/2 with prior knowledge: not ours to parse.
-            ctx.stats.h2_connections += 1;
-            self.go_opaque(info, ctx);
-            return input.len();
+            // HTTP/2 with prior knowledge.
+            self.switch_to_h2(side, None, false);
+            return take;
         } else if let Some(kind) = head::first_line(&dir.buf).and_then(head::classify_start) {
             if expect.is_none_or(|e| e == kind) {
                 if dir.role.is_none() {
@@ -376,7 +420,7 @@ impl Connection {
                     Vec::new()
                 };
                 dir.skipped = 0;
-                dir.cur = Some(Building {
+                dir.cur = Some(Box::new(Building {
                     order,
                     kind,
                     first_ts: dir.first_ts,
@@ -389,13 +433,29 @@ impl Connection {
                     codings: None,
                     notes,
                     after: After::Continue,
-                });
+                }));
                 dir.state = State::Head;
                 return take;
             }
         }
         // Not a message start.
         let never_http = self.dirs.iter().all(|d| d.messages == 0);
+        if never_http {
+            let dir = &self.dirs[idx(side)];
+            let server_settings = crate::http2::frame::Header::parse(&dir.buf)
+                .is_some_and(|h| h.kind == crate::http2::frame::kind::SETTINGS && h.plausible());
+            if server_settings && info.client.is_some_and(|c| c != side) {
+                // An HTTP/2 server speaks first (its SETTINGS) before the client's preface.
+                self.switch_to_h2(side.other(), None, false);
+                return take;
+            }
+            if info.client.is_none() && crate::http2::frame::looks_like_frames(&dir.buf) {
+                // Joined midstream, and the bytes are HTTP/2 frames.
+                let client = self.client.unwrap_or(Side::A);
+                self.switch_to_h2(client, None, true);
+                return take;
+            }
+        }
         if never_http && info.client.is_some() {
             // The stream's beginning was seen and it is not HTTP/1 (TLS, SSH, a database).
             self.go_opaque(info, ctx);
@@ -755,10 +815,21 @@ impl Connection {
                 After::Upgrade(n) => n,
                 _ => Note::Tunnel,
             };
+            let mut upgraded = None;
             if let Some(p) = self.pending.iter_mut().find(|p| p.order == cur.order) {
                 p.notes.push(note);
+                if note == Note::UpgradeH2c {
+                    upgraded = p.request.clone();
+                }
             }
             ctx.stats.upgrades += 1;
+            if note == Note::UpgradeH2c {
+                let client = self.client.unwrap_or(side.other());
+                self.emit_ready(info, ctx);
+                self.flush_all(info, ctx);
+                self.switch_to_h2(client, upgraded, false);
+                return;
+            }
             self.emit_ready(info, ctx);
             self.flush_all(info, ctx);
             for d in &mut self.dirs {
@@ -836,7 +907,7 @@ impl Connection {
                 let dir = &mut self.dirs[idx(side)];
                 dir.messages += 1;
                 let order = ctx.begin();
-                dir.cur = Some(Building {
+                dir.cur = Some(Box::new(Building {
                     order,
                     kind: StartKind::Request,
                     first_ts: dir.first_ts,
@@ -849,7 +920,7 @@ impl Connection {
                     codings: None,
                     notes: vec![Note::Gap, Note::Incomplete],
                     after: After::Continue,
-                });
+                }));
                 self.complete_head(info, side, 0, raw, ctx);
                 let dir = &mut self.dirs[idx(side)];
                 if dir.state == State::Body {
@@ -996,7 +1067,9 @@ impl StreamApp for Connection {
 
     fn on_event(&mut self, info: &FlowInfo, event: FlowEvent<'_>, ctx: &mut Ctx) {
         match event {
-            FlowEvent::Data { side, ts, bytes } => self.data(info, side, ts, bytes, ctx),
+            FlowEvent::Data { side, ts, bytes } => {
+                self.data(info, side, ts, bytes, ctx);
+            }
             FlowEvent::Gap { side, len, .. } => self.gap(info, side, len, ctx),
             FlowEvent::Fin { side, .. } => self.fin(info, side, ctx),
             FlowEvent::Close { .. } => self.close(info, ctx),

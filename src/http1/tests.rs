@@ -420,11 +420,14 @@ fn non_http_streams_become_opaque_at_once() {
     let (ex, ctx) = run_with(&steps, usize::MAX, true, Config::default());
     assert!(ex.is_empty());
     assert_eq!(ctx.stats.non_http_flows_by_port.get(&8080), Some(&1));
-    let steps = [Step::Data(
-        C,
-        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04",
-    )];
-    let (ex, ctx) = run_with(&steps, 3, true, Config::default());
-    assert!(ex.is_empty());
-    assert_eq!(ctx.stats.h2_connections, 1);
+    // The HTTP/2 preface hands the connection over, with the bytes held so far.
+    let info = info(true);
+    let mut ctx = Ctx::new(Config::default());
+    let mut conn = Connection::new();
+    let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+    let used = conn.data(&info, C, 1, preface, &mut ctx);
+    let switch = conn.take_switch().expect("switch to HTTP/2");
+    assert_eq!(switch.client, C);
+    assert_eq!(&switch.buffered[0][..], &preface[..used]);
+    assert!(ctx.out.is_empty());
 }
