@@ -330,10 +330,9 @@ impl Connection {
         if !self.streams.contains_key(&stream_id) {
             if self.streams.len() >= MAX_STREAMS {
                 ctx.error("too many HTTP/2 streams");
-                if let Some((&oldest, _)) = self.streams.iter().min_by_key(|(_, s)| s.order) {
-                    if let Some(s) = self.streams.remove(&oldest) {
-                        self.emit(info, oldest, s, ctx);
-                    }
+                // Stream ids grow (RFC 9113 section 5.1.1), so the lowest is the oldest.
+                if let Some((oldest, s)) = self.streams.pop_first() {
+                    self.emit(info, oldest, s, ctx);
                 }
             }
             ctx.stats.http2_streams += 1;
