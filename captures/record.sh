@@ -8,26 +8,38 @@
 #     --list    print the capture table and exit
 #
 # WHAT IT DOES (for each capture, in a fresh temp dir, every server restarted)
-#   1. starts api_server.py (python3 stdlib JSON API) on 127.0.0.1:18081 and, when the
-#      capture needs it, nginx on 127.0.0.1:18080 (static files + reverse proxy of /api/
-#      to the python API with upstream keep-alive, gzip on for JSON/CSS/JS; HTTP/2
-#      cleartext with prior knowledge for the h2c capture);
-#   2. starts `tcpdump -i lo -s 0 -U -w ... 'tcp port 18080 or tcp port 18081'` and waits
-#      until it is listening (only these two ports are recorded: other loopback traffic
-#      is ignored);
+#   1. starts the servers the capture needs (column "servers" in the table below), all
+#      bound to 127.0.0.1:
+#        none/h1/h2c  api_server.py (python3 stdlib JSON API) on 18081 and, for h1/h2c, nginx
+#                     on 18080 (static files + reverse proxy of /api/ to the python API with
+#                     upstream keep-alive, gzip on for JSON/CSS/JS; HTTP/2 cleartext with
+#                     prior knowledge for h2c);
+#        nghttpd      nghttpd --no-tls on 18082 (HTTP/2 prior knowledge, static files, --echo-upload)
+#        grpc         grpc_shop.py serve on 18083 (python grpcio, insecure)
+#        ws           ws_echo.py serve on 18084 (python3 stdlib WebSocket + HTTP/1.1)
+#        tls          openssl s_server -www -alpn h2,http/1.1 on 18085 (self-signed cert for
+#                     api.test.internal made on the fly)
+#   2. starts `tcpdump -i lo -s 0 -U -w ... 'tcp port P ...'` on only that capture's ports
+#      (18080/18081 for none/h1/h2c, the one port above otherwise) and waits until it is
+#      listening, so other loopback traffic never gets in;
 #   3. runs a fixed set of clients (curl, a raw-socket pipelining client in python3,
-#      wrk with a request-count-bounded lua script, nghttp), all to 127.0.0.1 only;
-#   4. stops nginx (graceful, so proxy keep-alive connections are closed on the wire),
-#      the python API, then tcpdump (SIGINT), and moves <name>.pcap into this directory;
+#      wrk with a request-count-bounded lua script, nghttp, h2load, grpc_shop.py client,
+#      ws_echo.py client, openssl s_client), all to 127.0.0.1 only;
+#   4. stops the servers (nginx gracefully, so proxy keep-alive connections are closed on the
+#      wire), then tcpdump (SIGINT), and moves <name>.pcap (and <name>.keylog for tls) here;
 #   5. writes tshark's view <name>.requests.tsv with groundtruth.sh (copy of
 #      /work/shared/captures/groundtruth.sh; override with GROUNDTRUTH=/path) and
 #      checks the row count against the table below.
 #
 # REQUIREMENTS (Debian 12): run as root (tcpdump on lo);
-#   apt-get install -y tcpdump nginx-light curl wrk tshark python3 nghttp2-client
-#   (nghttp2-client is optional: without nghttp the h2c capture is skipped.)
+#   apt-get install -y tcpdump nginx-light curl wrk tshark python3 openssl \
+#                      nghttp2-client nghttp2-server
+#   python3 -m pip install grpcio   (grpc capture; into the python3 on PATH; for Debian's
+#                                    /usr/bin/python3 use apt-get install -y python3-grpcio)
+#   Only the tools of the selected captures are required; a missing one is an error,
+#   except nghttp for h2c-nghttp, which is then skipped.
 #
-# Ports 18080 (nginx) and 18081 (python API) must be free.  Outputs are overwritten.
+# Ports 18080-18085 (those of the selected captures) must be free.  Outputs are overwritten.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -40,8 +52,16 @@ FILTER="tcp port $WEB_PORT or tcp port $API_PORT"
 FIXED_MTIME=1704067200   # 2024-01-01T00:00:00Z: static files get stable ETag/Last-Modified
 H1_ARGS="-d tcp.port==$WEB_PORT,http -d tcp.port==$API_PORT,http"
 H2_ARGS="-d tcp.port==$WEB_PORT,http2 -d tcp.port==$API_PORT,http"
+# standalone servers, one port each (18086-18089 are reserved for later captures)
+H2D_PORT=18082    # nghttpd, HTTP/2 cleartext with prior knowledge
+GRPC_PORT=18083   # grpc_shop.py
+WS_PORT=18084     # ws_echo.py
+TLS_PORT=18085    # openssl s_server
+TLS_HOST=api.test.internal
+H2D="http://$ADDR:$H2D_PORT"
 
-# name | nginx mode (none/h1/h2c) | tshark args | expected TSV rows | of which no-response | description
+# name | servers (none/h1/h2c/nghttpd/grpc/ws/tls, see above) | tshark args | expected TSV rows |
+#   of which no-response | description
 CAPTURES="\
 keepalive-curl|none|$H1_ARGS|10|0|one curl run, 10 requests (GET/POST/PUT/DELETE; 200/201/204/404) on one keep-alive connection to the python API
 pipelined|h1|$H1_ARGS|11|4|HTTP/1.1 pipelining from a raw socket: 3 requests in one write to the python API, same to nginx (one proxied upstream)
@@ -51,6 +71,10 @@ large-bodies|none|$H1_ARGS|2|0|~197 KB JSON download and ~287 KB JSON upload on 
 load-wrk|none|$H1_ARGS|300|0|wrk -t2 -c2, lua script stops each thread after 150 responses (GETs + POSTs)
 nginx-proxy|h1|$H1_ARGS|16|0|nginx static files (200/304/404/HEAD) and /api/ proxied to the python API (both legs recorded)
 h2c-nghttp|h2c|$H2_ARGS|9|0|nghttp HTTP/2 cleartext (prior knowledge) to nginx, 5 concurrent streams then a POST; HTTP/1.1 upstream leg
+h2-prior-knowledge|nghttpd|-d tcp.port==$H2D_PORT,http2|57|0|nghttpd h2c: nghttp 5 concurrent streams (one 404), curl GET + JSON POST (echoed), h2load 50 requests on 2 connections
+grpc|grpc|-d tcp.port==$GRPC_PORT,http2|6|0|python grpcio, one channel: GetProduct x2, ListProducts x2, server-streaming WatchPrices (5 messages), GetProduct NOT_FOUND
+websocket|ws|-d tcp.port==$WS_PORT,http|2|0|stdlib WebSocket: upgrade (101) + text/binary/ping/fragmented frames both ways + close; then a plain GET on a new connection
+tls-alpn|tls|-d tcp.port==$TLS_PORT,tls -o tls.keylog_file:tls-alpn.keylog -o http.desegment_body:FALSE|2|0|openssl s_server (ALPN h2,http/1.1): curl --http1.1 TLS 1.2 and TLS 1.3 (SNI api.test.internal, key log kept), s_client ALPN h2 without data
 "
 
 die() { echo "record.sh: error: $*" >&2; exit 1; }
@@ -62,8 +86,8 @@ SELECTED=()
 for a in "$@"; do
   case "$a" in
     --no-tsv) WANT_TSV=0 ;;
-    --list) printf '%s' "$CAPTURES" | awk -F'|' '{printf "%-20s %-4s %3s rows  %s\n", $1, $2, $4, $6}'; exit 0 ;;
-    -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --list) printf '%s' "$CAPTURES" | awk -F'|' '{printf "%-20s %-7s %3s rows  %s\n", $1, $2, $4, $6}'; exit 0 ;;
+    -h|--help) sed -n '2,42p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option $a (try --help)" ;;
     *) printf '%s' "$CAPTURES" | grep -q "^$a|" || die "unknown capture '$a' (try --list)"
        SELECTED+=("$a") ;;
@@ -74,15 +98,53 @@ if [ ${#SELECTED[@]} -eq 0 ]; then
 fi
 
 # ---------------------------------------------------------------------------- requirements
+mode_of() { printf '%s' "$CAPTURES" | awk -F'|' -v n="$1" '$1==n {print $2; exit}'; }
+ports_of_mode() {  # ports a capture's servers listen on (= the ports tcpdump records)
+  case "$1" in
+    none|h1|h2c) echo "$WEB_PORT $API_PORT" ;;
+    nghttpd) echo "$H2D_PORT" ;;
+    grpc) echo "$GRPC_PORT" ;;
+    ws) echo "$WS_PORT" ;;
+    tls) echo "$TLS_PORT" ;;
+  esac
+}
+pkg_of_tool() {  # Debian package (or pip hint) providing a tool
+  case "$1" in
+    nginx) echo nginx-light ;;  timeout) echo coreutils ;;
+    nghttp|h2load) echo nghttp2-client ;;  nghttpd) echo nghttp2-server ;;
+    *) echo "$1" ;;
+  esac
+}
+need=(tcpdump curl python3 timeout)
+[ "$WANT_TSV" = 1 ] && need+=(tshark)
+NEED_GRPCIO=0
+for n in "${SELECTED[@]}"; do
+  case "$(mode_of "$n")" in
+    h1|h2c) need+=(nginx) ;;
+    nghttpd) need+=(nghttpd nghttp h2load) ;;
+    grpc) NEED_GRPCIO=1 ;;
+    tls) need+=(openssl) ;;
+  esac
+  [ "$n" = load-wrk ] && need+=(wrk)
+done
 missing=()
-for t in tcpdump nginx curl wrk python3 timeout; do
+for t in $(printf '%s\n' "${need[@]}" | awk '!seen[$0]++'); do
   command -v "$t" >/dev/null 2>&1 || missing+=("$t")
 done
-[ "$WANT_TSV" = 1 ] && { command -v tshark >/dev/null 2>&1 || missing+=("tshark"); }
+if [ "$NEED_GRPCIO" = 1 ] && command -v python3 >/dev/null 2>&1 \
+    && ! python3 -c 'import grpc' >/dev/null 2>&1; then
+  missing+=(grpcio)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
-  die "missing tools: ${missing[*]}
-  install them with: apt-get install -y tcpdump nginx-light curl wrk tshark python3 coreutils
-  (or pass --no-tsv to skip the tshark step)"
+  hint=""
+  pkgs="$(for t in "${missing[@]}"; do [ "$t" = grpcio ] || pkg_of_tool "$t"; done | sort -u | paste -sd' ')"
+  [ -n "$pkgs" ] && hint="
+  install them with: apt-get install -y $pkgs"
+  printf '%s\n' "${missing[@]}" | grep -qx grpcio && hint="$hint
+  install python grpcio with: $(command -v python3) -m pip install grpcio
+  (for Debian's own /usr/bin/python3: apt-get install -y python3-grpcio)"
+  die "missing tools for the selected captures: ${missing[*]}$hint
+  (or select other captures by name, see --list; --no-tsv skips the tshark step)"
 fi
 HAVE_NGHTTP=1
 command -v nghttp >/dev/null 2>&1 || HAVE_NGHTTP=0
@@ -99,13 +161,13 @@ port_busy() {  # $1 port; true if something listens on 127.0.0.1:$1 (or on any a
     (exec 3<>"/dev/tcp/$ADDR/$1") 2>/dev/null
   fi
 }
-for p in $WEB_PORT $API_PORT; do
+for p in $(for n in "${SELECTED[@]}"; do ports_of_mode "$(mode_of "$n")"; done | tr ' ' '\n' | sort -u); do
   port_busy "$p" && die "port $p is already in use on this host; stop whatever listens there first"
 done
 
 # ---------------------------------------------------------------------------- temp dir, cleanup
 WORK="$(mktemp -d /tmp/specter-record.XXXXXX)"
-API_PID="" ; NGINX_PID="" ; TCPDUMP_PID=""
+API_PID="" ; NGINX_PID="" ; SRV_PID="" ; TCPDUMP_PID=""   # SRV_PID: nghttpd/grpc/ws/tls server
 kill_wait() {  # $1 pid, $2 signal: signal, wait up to 5 s, then SIGKILL
   local pid="$1" sig="$2" i
   [ -n "$pid" ] || return 0
@@ -120,6 +182,7 @@ cleanup() {
   set +e
   kill_wait "$NGINX_PID" QUIT; NGINX_PID=""
   kill_wait "$API_PID" TERM; API_PID=""
+  kill_wait "$SRV_PID" TERM; SRV_PID=""
   kill_wait "$TCPDUMP_PID" INT; TCPDUMP_PID=""
   if [ "$rc" != 0 ] && [ -d "$WORK/logs" ]; then
     log "failed (exit $rc); last server logs:"
@@ -331,10 +394,10 @@ start_nginx() {  # $1 = h1 | h2c
     wait_http "$WEB/nginx-health" || die "nginx did not come up on $ADDR:$WEB_PORT"
   fi
 }
-start_tcpdump() {  # $1 = output file
+start_tcpdump() {  # $1 = output file, $2 = capture filter (default: the nginx/API ports)
   local i
   : >"$WORK/logs/tcpdump.err"
-  tcpdump -i lo -s 0 -U --immediate-mode -Z root -n -w "$1" "$FILTER" 2>"$WORK/logs/tcpdump.err" &
+  tcpdump -i lo -s 0 -U --immediate-mode -Z root -n -w "$1" "${2:-$FILTER}" 2>"$WORK/logs/tcpdump.err" &
   TCPDUMP_PID=$!
   for i in $(seq 1 100); do
     grep -q "listening on" "$WORK/logs/tcpdump.err" && break
@@ -343,6 +406,62 @@ start_tcpdump() {  # $1 = output file
   done
   grep -q "listening on" "$WORK/logs/tcpdump.err" || die "tcpdump not listening after 10 s"
   sleep 0.5
+}
+
+# standalone servers: each runs as SRV_PID, bound to 127.0.0.1 only
+wait_listen() {  # $1 port, $2 what; up to ~10 s, fails early if SRV_PID died
+  local i
+  for i in $(seq 1 100); do
+    port_busy "$1" && return 0
+    kill -0 "$SRV_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  die "$2 did not come up on $ADDR:$1"
+}
+write_h2_fixtures() {  # htdocs for nghttpd: the nginx static files plus two JSON files
+  local d="$WORK/h2www"
+  rm -rf "$d"; mkdir -p "$d/static" "$d/api"
+  cp "$WORK/nginx/www/index.html" "$d/"
+  cp "$WORK/nginx/www/static/style.css" "$WORK/nginx/www/static/app.js" "$d/static/"
+  python3 - "$d/api" <<'EOF'
+import json, sys, os
+d = sys.argv[1]
+products = [{"id": "sku-%d" % i, "name": "Product %d" % i, "price_cents": 1000 + 137 * i,
+             "currency": "EUR", "tags": ["fixture", "h2"]} for i in range(1, 11)]
+with open(os.path.join(d, "products.json"), "w") as f:
+    json.dump({"data": products, "total": len(products)}, f, indent=1)
+with open(os.path.join(d, "product-1.json"), "w") as f:
+    json.dump(products[0], f)
+EOF
+  find "$d" -type f -exec touch -d "@$FIXED_MTIME" {} +
+}
+start_nghttpd() {
+  write_h2_fixtures
+  nghttpd --no-tls -a "$ADDR" -d "$WORK/h2www" --echo-upload "$H2D_PORT" \
+    >"$WORK/logs/nghttpd.out" 2>"$WORK/logs/nghttpd.err" &
+  SRV_PID=$!
+  wait_listen "$H2D_PORT" nghttpd
+  wait_http "$H2D/index.html" --http2-prior-knowledge || die "nghttpd does not answer on $ADDR:$H2D_PORT"
+}
+start_grpc() {
+  python3 "$HERE/grpc_shop.py" serve --port "$GRPC_PORT" >"$WORK/logs/grpc.out" 2>"$WORK/logs/grpc.err" &
+  SRV_PID=$!
+  wait_listen "$GRPC_PORT" "grpc_shop.py"
+}
+start_ws() {
+  python3 "$HERE/ws_echo.py" serve --port "$WS_PORT" >"$WORK/logs/ws.out" 2>"$WORK/logs/ws.err" &
+  SRV_PID=$!
+  wait_listen "$WS_PORT" "ws_echo.py"
+}
+start_tls() {  # fresh self-signed cert for $TLS_HOST (+ www.test.internal), s_server -www
+  mkdir -p "$WORK/tls"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" \
+    -subj "/CN=$TLS_HOST" -addext "subjectAltName=DNS:$TLS_HOST,DNS:www.test.internal" \
+    >"$WORK/logs/openssl-req.err" 2>&1 || { cat "$WORK/logs/openssl-req.err" >&2; die "openssl req failed"; }
+  openssl s_server -accept "$ADDR:$TLS_PORT" -cert "$WORK/tls/cert.pem" -key "$WORK/tls/key.pem" \
+    -alpn h2,http/1.1 -www </dev/null >"$WORK/logs/tls.out" 2>"$WORK/logs/tls.err" &
+  SRV_PID=$!
+  wait_listen "$TLS_PORT" "openssl s_server"
 }
 
 # ---------------------------------------------------------------------------- clients
@@ -414,6 +533,46 @@ cap_h2c_nghttp() {
     "$WEB/api/v1/users" >&2
 }
 
+cap_h2_prior_knowledge() {
+  local out
+  # one connection, 5 concurrent streams (nghttp sends all HEADERS before reading), one 404
+  timeout 20 nghttp -nv "$H2D/" "$H2D/static/style.css" "$H2D/static/app.js" "$H2D/api/products.json" \
+    "$H2D/missing.html" || return 1
+  # curl: GET, then a JSON POST (nghttpd --echo-upload sends the body back). Two curl runs, so
+  # two connections: curl 7.88.1 fails to reuse a prior-knowledge connection ("Error in the
+  # HTTP2 framing layer", curl issue 10634, fixed after 7.88.1).
+  curl "${CO[@]}" --http2-prior-knowledge -H 'Accept: application/json' "$H2D/api/product-1.json" || return 1
+  curl "${CO[@]}" --http2-prior-knowledge "${JSON[@]}" \
+    --data-binary '{"sku":"sku-1","qty":2,"note":"h2 prior knowledge"}' "$H2D/api/orders" || return 1
+  out="$(timeout 30 h2load -n 50 -c 2 -m 4 "$H2D/api/products.json")"
+  printf '%s\n' "$out"
+  printf '%s\n' "$out" | grep '^requests:' | sed 's/^/  h2load /' >&2
+  printf '%s\n' "$out" | grep -q '^requests: 50 total, 50 started, 50 done, 50 succeeded'
+}
+
+cap_grpc() {
+  timeout 30 python3 "$HERE/grpc_shop.py" client --port "$GRPC_PORT"
+}
+
+cap_websocket() {
+  timeout 30 python3 "$HERE/ws_echo.py" client --port "$WS_PORT"
+}
+
+cap_tls_alpn() {  # key log of every connection -> tls-alpn.keylog next to the capture
+  local kl="$WORK/out/tls-alpn.keylog" url="https://$TLS_HOST:$TLS_PORT/" out
+  local -a tc=(-k --http1.1 --resolve "$TLS_HOST:$TLS_PORT:$ADDR")
+  : >"$kl"
+  # --http1.1: curl then offers ALPN http/1.1 only. s_server -www speaks HTTP/1.0 whatever
+  # ALPN says, so a curl that got h2 would send the HTTP/2 preface and hang.
+  SSLKEYLOGFILE="$kl" curl "${CO[@]}" "${tc[@]}" --tlsv1.2 --tls-max 1.2 "$url" || return 1
+  SSLKEYLOGFILE="$kl" curl "${CO[@]}" "${tc[@]}" --tlsv1.3 "$url" || return 1
+  out="$(timeout 20 openssl s_client -connect "$ADDR:$TLS_PORT" -servername "$TLS_HOST" -alpn h2 \
+           -keylogfile "$kl" </dev/null 2>&1)"
+  printf '%s\n' "$out"
+  printf '%s\n' "$out" | grep -E '^(ALPN protocol|New, TLS)' | sed 's/^/  s_client: /' >&2
+  printf '%s\n' "$out" | grep -q '^ALPN protocol: h2'
+}
+
 # ---------------------------------------------------------------------------- driver
 tsv_rows() { echo $(($(wc -l <"$1") - 1)); }
 
@@ -432,7 +591,7 @@ write_registry() {  # tshark-args.tsv: per-capture tshark options, the format gr
 FAILED=()
 SUMMARY=()
 record() {  # $1 name
-  local name="$1" mode args expected noresp desc pcap rows nr
+  local name="$1" mode args expected noresp desc pcap rows nr filter f
   IFS='|' read -r _ mode args expected noresp desc < <(printf '%s' "$CAPTURES" | grep "^$name|")
   if [ "$mode" = h2c ] && [ "$HAVE_NGHTTP" = 0 ]; then
     log "skipping $name: nghttp not installed (apt-get install -y nghttp2-client)"
@@ -441,9 +600,16 @@ record() {  # $1 name
   fi
   log "== $name: $desc"
   pcap="$WORK/out/$name.pcap"
-  start_api
-  [ "$mode" != none ] && start_nginx "$mode"
-  start_tcpdump "$pcap"
+  case "$mode" in
+    none|h1|h2c) start_api; if [ "$mode" != none ]; then start_nginx "$mode"; fi ;;
+    nghttpd) start_nghttpd ;;
+    grpc) start_grpc ;;
+    ws) start_ws ;;
+    tls) start_tls ;;
+    *) die "capture $name: unknown server mode '$mode'" ;;
+  esac
+  filter="$(ports_of_mode "$mode" | awk '{for (i = 1; i <= NF; i++) printf "%stcp port %s", (i > 1 ? " or " : ""), $i}')"
+  start_tcpdump "$pcap" "$filter"
   if ! "cap_${name//-/_}" >"$WORK/logs/client-$name.out"; then
     FAILED+=("$name: a client failed")
     log "a client failed for $name; its output:"; tail -n 20 "$WORK/logs/client-$name.out" >&2
@@ -451,12 +617,17 @@ record() {  # $1 name
   sleep 0.3
   kill_wait "$NGINX_PID" QUIT; NGINX_PID=""
   kill_wait "$API_PID" TERM; API_PID=""
+  kill_wait "$SRV_PID" TERM; SRV_PID=""
   sleep 0.5
   kill_wait "$TCPDUMP_PID" INT; TCPDUMP_PID=""
   grep -E 'packets (captured|dropped by kernel)' "$WORK/logs/tcpdump.err" | sed 's/^/  tcpdump: /' >&2 || true
   [ -s "$pcap" ] || die "no capture written for $name"
   mv "$pcap" "$HERE/$name.pcap"
   chmod 644 "$HERE/$name.pcap"
+  for f in "$WORK/out/$name".*; do   # side outputs, e.g. tls-alpn.keylog
+    [ -e "$f" ] || continue
+    mv "$f" "$HERE/"; chmod 644 "$HERE/$(basename "$f")"
+  done
   if [ "$WANT_TSV" = 1 ]; then
     gt_run "$HERE/$name.pcap" "$args" >"$HERE/$name.requests.tsv.tmp"
     mv "$HERE/$name.requests.tsv.tmp" "$HERE/$name.requests.tsv"

@@ -11,12 +11,14 @@ use crate::http1::{self, Ctx};
 use crate::http2;
 use crate::source::Timestamp;
 use crate::tcp::{FlowEvent, FlowInfo, Side, StreamApp};
+use crate::tls;
 
 /// The parser that owns a connection.
 #[derive(Debug)]
 pub enum Connection {
     Http1(Box<http1::Connection>),
     Http2(Box<http2::Connection>),
+    Tls(Box<tls::Connection>),
 }
 
 impl Default for Connection {
@@ -30,11 +32,24 @@ impl Connection {
     fn data(&mut self, info: &FlowInfo, side: Side, ts: Timestamp, bytes: &[u8], ctx: &mut Ctx) {
         match self {
             Connection::Http2(h2) => h2.data(info, side, ts, bytes, ctx),
+            Connection::Tls(t) => t.data(side, ts, bytes),
             Connection::Http1(h1) => {
                 let used = h1.data(info, side, ts, bytes, ctx);
                 let Some(switch) = h1.take_switch() else {
                     return;
                 };
+                if switch.tls {
+                    let mut t = tls::Connection::new(switch.client, ts, ctx);
+                    for s in [Side::A, Side::B] {
+                        let held = &switch.buffered[s as usize];
+                        if !held.is_empty() {
+                            t.data(s, ts, held);
+                        }
+                    }
+                    t.data(side, ts, &bytes[used..]);
+                    *self = Connection::Tls(Box::new(t));
+                    return;
+                }
                 ctx.stats.h2_connections += 1;
                 let order = switch.upgraded.as_ref().map(|_| ctx.begin());
                 let mut h2 =
@@ -60,6 +75,7 @@ impl StreamApp for Connection {
             (this, FlowEvent::Data { side, ts, bytes }) => this.data(info, side, ts, bytes, ctx),
             (Connection::Http1(h1), event) => h1.on_event(info, event, ctx),
             (Connection::Http2(h2), event) => h2.on_event(info, event, ctx),
+            (Connection::Tls(t), event) => t.on_event(info, event, ctx),
         }
     }
 }

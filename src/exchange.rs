@@ -145,6 +145,8 @@ pub struct Message {
 pub enum Proto {
     H1,
     H2,
+    /// A TLS connection that could not be looked into.
+    Tls,
 }
 
 impl Proto {
@@ -153,6 +155,7 @@ impl Proto {
         match self {
             Proto::H1 => "h1",
             Proto::H2 => "h2",
+            Proto::Tls => "tls",
         }
     }
 }
@@ -234,6 +237,8 @@ pub struct Exchange {
     pub response: Option<Message>,
     /// Sorted, without duplicates.
     pub notes: Vec<Note>,
+    /// For `proto: tls`: what the handshake showed.
+    pub tls: Option<Box<crate::tls::TlsInfo>>,
 }
 
 fn text(b: &[u8]) -> String {
@@ -278,11 +283,21 @@ impl Exchange {
         self.request
             .as_ref()
             .or(self.response.as_ref())
-            .map_or(0, |m| m.first_ts)
+            .map(|m| m.first_ts)
+            .or(self.tls.as_ref().map(|t| t.first_ts))
+            .unwrap_or(0)
     }
 
     /// The Host header (`:authority` for HTTP/2, or its Host header when it has none).
     pub fn host(&self) -> Option<&[u8]> {
+        if let Some(sni) = self
+            .tls
+            .as_ref()
+            .and_then(|t| t.client_hello.as_ref())
+            .and_then(|h| h.sni.as_ref())
+        {
+            return Some(sni.as_bytes());
+        }
         let head = &self.request.as_ref()?.head;
         head.header(":authority").or_else(|| head.header("host"))
     }
@@ -294,6 +309,9 @@ impl Exchange {
 
     /// Milliseconds from the request's first packet to the response's last.
     pub fn duration_ms(&self) -> Option<f64> {
+        if let Some(t) = &self.tls {
+            return Some((t.last_ts - t.first_ts).max(0) as f64 / 1e6);
+        }
         let (req, resp) = (self.request.as_ref()?, self.response.as_ref()?);
         Some((resp.last_ts - req.first_ts).max(0) as f64 / 1e6)
     }
@@ -318,6 +336,7 @@ impl Exchange {
             resp_body_bytes: resp.map_or(0, |r| r.body.wire_len),
             duration_ms: self.duration_ms().map(|d| (d * 1000.0).round() / 1000.0),
             notes: self.notes.iter().map(|n| n.as_str()).collect(),
+            tls: self.tls.as_deref().map(TlsLine::from),
         }
     }
 }
@@ -340,6 +359,59 @@ pub struct ExchangeLine {
     pub resp_body_bytes: u64,
     pub duration_ms: Option<f64>,
     pub notes: Vec<&'static str>,
+    /// Only on `proto: tls` lines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsLine>,
+}
+
+/// What a TLS line says about the connection it could not look into.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct TlsLine {
+    pub sni: Option<String>,
+    pub alpn_offered: Vec<String>,
+    /// The protocol the server chose.
+    pub alpn: Option<String>,
+    /// Negotiated version: `1.3`, `1.2`...
+    pub version: Option<String>,
+    pub cipher_suite: Option<String>,
+    pub ja4: Option<String>,
+    pub cert_subject: Option<String>,
+    pub cert_sans: Vec<String>,
+    pub cert_not_after: Option<String>,
+    pub client_bytes: u64,
+    pub server_bytes: u64,
+}
+
+fn tls_version(v: u16) -> String {
+    match v {
+        0x0304 => "1.3".into(),
+        0x0303 => "1.2".into(),
+        0x0302 => "1.1".into(),
+        0x0301 => "1.0".into(),
+        0x0300 => "ssl3".into(),
+        other => format!("0x{other:04x}"),
+    }
+}
+
+impl From<&crate::tls::TlsInfo> for TlsLine {
+    fn from(t: &crate::tls::TlsInfo) -> Self {
+        let ch = t.client_hello.as_ref();
+        let sh = t.server_hello.as_ref();
+        let cert = t.certificate.as_ref();
+        TlsLine {
+            sni: ch.and_then(|h| h.sni.clone()),
+            alpn_offered: ch.map(|h| h.alpn.clone()).unwrap_or_default(),
+            alpn: sh.and_then(|h| h.alpn.clone()),
+            version: sh.map(|h| tls_version(h.version)),
+            cipher_suite: sh.map(|h| format!("0x{:04x}", h.cipher_suite)),
+            ja4: ch.map(|h| h.ja4.clone()),
+            cert_subject: cert.map(|c| c.subject.clone()),
+            cert_sans: cert.map(|c| c.sans.clone()).unwrap_or_default(),
+            cert_not_after: cert.map(|c| format_ts(c.not_after.saturating_mul(1_000_000_000))),
+            client_bytes: t.bytes[0],
+            server_bytes: t.bytes[1],
+        }
+    }
 }
 
 /// A socket address from the flow's parts.
@@ -371,6 +443,7 @@ mod tests {
             request: None,
             response: None,
             notes: vec![],
+            tls: None,
         };
         e.note(Note::Gap);
         e.note(Note::Midstream);

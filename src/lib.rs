@@ -20,3 +20,4 @@ pub mod pipeline;
 pub mod source;
 pub mod stats;
 pub mod tcp;
+pub mod tls;

@@ -61,6 +61,8 @@ pub struct Stats {
     pub non_http_flows_by_port: BTreeMap<u16, u64>,
     /// Connections that speak HTTP/2 (prior knowledge, h2c upgrade, or recognised frames).
     pub h2_connections: u64,
+    /// TLS connections (not looked into without keys).
+    pub tls_connections: u64,
     /// HTTP/2 streams seen.
     pub http2_streams: u64,
     /// HTTP/2 header blocks with fields lost to an HPACK table never seen in full.
@@ -118,6 +120,7 @@ impl Stats {
         }
         self.h2_connections += other.h2_connections;
         self.http2_streams += other.http2_streams;
+        self.tls_connections += other.tls_connections;
         self.hpack_desync += other.hpack_desync;
         self.http_requests += other.http_requests;
         self.http_responses += other.http_responses;
@@ -203,6 +206,11 @@ impl fmt::Display for Stats {
         writeln!(f, "http")?;
         row(f, "HTTP/2 connections", self.h2_connections)?;
         row(f, "HTTP/2 streams", self.http2_streams)?;
+        row(
+            f,
+            "TLS connections (opaque without keys)",
+            self.tls_connections,
+        )?;
         row(f, "HPACK blocks with unknown fields", self.hpack_desync)?;
         row(f, "requests", self.http_requests)?;
         row(f, "responses", self.http_responses)?;

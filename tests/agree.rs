@@ -91,7 +91,9 @@ fn compare_all(dir: &Path, proto: &str) -> Totals {
     let mut totals = Totals::default();
     let mut failures = Vec::new();
     for cap in captures_below(dir) {
-        if cap.components().any(|c| c.as_os_str() == "tls") {
+        // TLS captures need decryption (tshark's view is with the keys): a later issue.
+        if cap.components().any(|c| c.as_os_str() == "tls") || cap.with_extension("keylog").exists()
+        {
             continue;
         }
         let tsv = cap.with_extension("requests.tsv");

@@ -4,3 +4,4 @@ mod util;
 
 mod agree;
 mod cli;
+mod protocols;

@@ -186,6 +186,8 @@ pub struct Switch {
     pub buffered: [Vec<u8>; 2],
     /// The connection was joined midstream: frame boundaries must be found.
     pub midstream: bool,
+    /// Not HTTP/2 but TLS: hand the connection to the TLS reader instead.
+    pub tls: bool,
 }
 
 /// The HTTP/1 state of one TCP connection.
@@ -278,6 +280,7 @@ impl Connection {
             request: None,
             response: None,
             notes: Vec::new(),
+            tls: None,
         };
         if info.client.is_none() {
             ex.note(Note::Midstream);
@@ -338,6 +341,7 @@ impl Connection {
             upgraded,
             buffered,
             midstream,
+            tls: false,
         });
     }
 
@@ -447,6 +451,15 @@ impl Connection {
             if server_settings && info.client.is_some_and(|c| c != side) {
                 // An HTTP/2 server speaks first (its SETTINGS) before the client's preface.
                 self.switch_to_h2(side.other(), None, false);
+                return take;
+            }
+            if crate::tls::looks_like_tls(&dir.buf) {
+                // A TLS handshake: its sender is the client unless the handshake said.
+                let client = info.client.unwrap_or(side);
+                self.switch_to_h2(client, None, false);
+                if let Some(sw) = self.switch.as_mut() {
+                    sw.tls = true;
+                }
                 return take;
             }
             if info.client.is_none() && crate::http2::frame::looks_like_frames(&dir.buf) {

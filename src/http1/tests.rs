@@ -411,17 +411,26 @@ fn bogus_lengths_do_not_derail() {
 #[test]
 fn non_http_streams_become_opaque_at_once() {
     let steps = [
-        Step::Data(
-            C,
-            b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03GET / HTTP/1.1\r\n\r\n",
-        ),
-        Step::Data(S, b"\x16\x03\x03\x00\x5a"),
+        Step::Data(C, b"SSH-2.0-OpenSSH_9.2\r\n"),
+        Step::Data(S, b"SSH-2.0-OpenSSH_9.2p1 Debian\r\n\x00\x00\x05\xdc"),
     ];
     let (ex, ctx) = run_with(&steps, usize::MAX, true, Config::default());
     assert!(ex.is_empty());
     assert_eq!(ctx.stats.non_http_flows_by_port.get(&8080), Some(&1));
+    // A TLS handshake is handed to the TLS reader.
+    let flow = info(true);
+    let mut ctx = Ctx::new(Config::default());
+    let mut conn = Connection::new();
+    conn.data(
+        &flow,
+        C,
+        1,
+        b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03",
+        &mut ctx,
+    );
+    assert!(conn.take_switch().is_some_and(|s| s.tls && s.client == C));
     // The HTTP/2 preface hands the connection over, with the bytes held so far.
-    let info = info(true);
+    let info = flow;
     let mut ctx = Ctx::new(Config::default());
     let mut conn = Connection::new();
     let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";

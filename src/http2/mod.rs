@@ -451,6 +451,7 @@ impl Connection {
             request: None,
             response: None,
             notes: Vec::new(),
+            tls: None,
         };
         let max_body = ctx.config.max_body;
         ex.request = message(stream.request, true, max_body, &mut ctx.stats);
