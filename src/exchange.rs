@@ -239,6 +239,9 @@ pub struct Exchange {
     pub notes: Vec<Note>,
     /// For `proto: tls`: what the handshake showed.
     pub tls: Option<Box<crate::tls::TlsInfo>>,
+    /// HTTP/2: length-prefixed gRPC messages each way (request, response), counted for
+    /// every stream and reported for gRPC exchanges.
+    pub grpc_messages: Option<(u32, u32)>,
 }
 
 fn text(b: &[u8]) -> String {
@@ -337,7 +340,41 @@ impl Exchange {
             duration_ms: self.duration_ms().map(|d| (d * 1000.0).round() / 1000.0),
             notes: self.notes.iter().map(|n| n.as_str()).collect(),
             tls: self.tls.as_deref().map(TlsLine::from),
+            grpc: self.grpc(),
         }
+    }
+
+    /// gRPC details, for requests whose content type is `application/grpc*`.
+    pub fn grpc(&self) -> Option<GrpcLine> {
+        let req = &self.request.as_ref()?.head;
+        let ct = req.header("content-type")?;
+        if !ct.starts_with(b"application/grpc") {
+            return None;
+        }
+        let path = String::from_utf8_lossy(req.target()?).into_owned();
+        let (service, method) = path
+            .trim_start_matches('/')
+            .split_once('/')
+            .unwrap_or((&path, ""));
+        let status = self
+            .response
+            .as_ref()
+            .and_then(|r| r.head.header("grpc-status"))
+            .and_then(|s| std::str::from_utf8(s).ok()?.trim().parse().ok());
+        let message = self
+            .response
+            .as_ref()
+            .and_then(|r| r.head.header("grpc-message"))
+            .map(text);
+        let (requests, responses) = self.grpc_messages.unwrap_or((0, 0));
+        Some(GrpcLine {
+            service: service.to_string(),
+            method: method.to_string(),
+            status,
+            message,
+            request_messages: requests,
+            response_messages: responses,
+        })
     }
 }
 
@@ -362,6 +399,21 @@ pub struct ExchangeLine {
     /// Only on `proto: tls` lines.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsLine>,
+    /// Only on gRPC exchanges.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<GrpcLine>,
+}
+
+/// A gRPC call: service and method from `:path`, the `grpc-status` trailer, messages.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct GrpcLine {
+    pub service: String,
+    pub method: String,
+    /// The `grpc-status` code (0 is OK); null when the trailer was not seen.
+    pub status: Option<u32>,
+    pub message: Option<String>,
+    pub request_messages: u32,
+    pub response_messages: u32,
 }
 
 /// What a TLS line says about the connection it could not look into.
@@ -444,6 +496,7 @@ mod tests {
             response: None,
             notes: vec![],
             tls: None,
+            grpc_messages: None,
         };
         e.note(Note::Gap);
         e.note(Note::Midstream);

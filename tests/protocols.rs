@@ -96,3 +96,39 @@ fn many_tls_sites_in_one_capture() {
     assert!(snis.len() > 30, "{} SNIs: {snis:?}", snis.len());
     assert!(snis.contains("www.gitlab.com") || snis.contains("www.linkedin.com"));
 }
+
+#[test]
+fn grpc_calls_carry_service_method_status_and_message_counts() {
+    // captures/grpc.pcap: a real grpcio server and client (captures/grpc_shop.py).
+    let lines = exchanges(&root().join("captures/grpc.pcap"));
+    let calls: Vec<(String, String, u64, u64, u64)> = lines
+        .iter()
+        .filter_map(|l| {
+            let g = &l["grpc"];
+            Some((
+                g["service"].as_str()?.to_string(),
+                g["method"].as_str()?.to_string(),
+                g["status"].as_u64()?,
+                g["request_messages"].as_u64()?,
+                g["response_messages"].as_u64()?,
+            ))
+        })
+        .collect();
+    let c = |m: &str, st: u64, rq: u64, rs: u64| {
+        ("shop.v1.Catalog".to_string(), m.to_string(), st, rq, rs)
+    };
+    assert_eq!(
+        calls,
+        vec![
+            c("GetProduct", 0, 1, 1),
+            c("GetProduct", 0, 1, 1),
+            c("ListProducts", 0, 1, 1),
+            c("ListProducts", 0, 1, 1),
+            c("WatchPrices", 0, 1, 5),
+            c("GetProduct", 5, 1, 0),
+        ]
+    );
+    // Plain HTTP exchanges carry no grpc object.
+    let plain = exchanges(&root().join("captures/keepalive-curl.pcap"));
+    assert!(plain.iter().all(|l| l.get("grpc").is_none()));
+}

@@ -281,6 +281,7 @@ impl Connection {
             response: None,
             notes: Vec::new(),
             tls: None,
+            grpc_messages: None,
         };
         if info.client.is_none() {
             ex.note(Note::Midstream);

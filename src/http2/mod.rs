@@ -46,6 +46,40 @@ struct Part {
     first_ts: Timestamp,
     last_ts: Timestamp,
     seen: bool,
+    grpc: GrpcCounter,
+}
+
+/// Counts gRPC messages (a 5-byte prefix: compressed flag and big-endian length, then
+/// the message) in a DATA stream, whatever the frame boundaries.
+#[derive(Debug, Default, Clone, Copy)]
+struct GrpcCounter {
+    header: [u8; 5],
+    have: u8,
+    left: u64,
+    messages: u32,
+}
+
+impl GrpcCounter {
+    fn feed(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            if self.left > 0 {
+                let n = (self.left as usize).min(bytes.len());
+                self.left -= n as u64;
+                bytes = &bytes[n..];
+                continue;
+            }
+            let n = (5 - self.have as usize).min(bytes.len());
+            self.header[self.have as usize..self.have as usize + n].copy_from_slice(&bytes[..n]);
+            self.have += n as u8;
+            bytes = &bytes[n..];
+            if self.have == 5 {
+                self.have = 0;
+                self.messages += 1;
+                let h = self.header;
+                self.left = u32::from_be_bytes([h[1], h[2], h[3], h[4]]) as u64;
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -184,7 +218,6 @@ impl Connection {
     ) {
         // Events borrow the reader's buffer, so collect them into owned work first.
         let mut work: Vec<Work> = Vec::new();
-        let keep_bodies = ctx.config.max_body > 0;
         self.readers[idx(side)].feed(bytes, &mut |e| {
             work.push(match e {
                 Event::Frame { header, payload } => Work::Frame(header, payload.to_vec()),
@@ -193,12 +226,8 @@ impl Connection {
                     bytes,
                     end_stream,
                 } => {
-                    let kept = if keep_bodies {
-                        keep_prefix(bytes)
-                    } else {
-                        Vec::new()
-                    };
-                    Work::Data(stream, bytes.len(), kept, end_stream)
+                    // Bytes are needed for bodies and to count gRPC messages.
+                    Work::Data(stream, bytes.len(), keep_prefix(bytes), end_stream)
                 }
                 Event::Skipped { header } => Work::Skipped(header),
                 Event::Resync { skipped } => Work::Resync(skipped),
@@ -414,6 +443,9 @@ impl Connection {
         };
         part.wire_len += len as u64;
         part.last_ts = ts;
+        if kept.len() == len {
+            part.grpc.feed(kept);
+        }
         if part.first_ts == 0 {
             part.first_ts = ts;
         }
@@ -452,10 +484,13 @@ impl Connection {
             response: None,
             notes: Vec::new(),
             tls: None,
+            grpc_messages: None,
         };
         let max_body = ctx.config.max_body;
+        let counts = (stream.request.grpc.messages, stream.response.grpc.messages);
         ex.request = message(stream.request, true, max_body, &mut ctx.stats);
         ex.response = message(stream.response, false, max_body, &mut ctx.stats);
+        ex.grpc_messages = Some(counts);
         // A request whose :method or :path were lost with the HPACK table stays None:
         // a path is never invented.
         for n in stream.notes {

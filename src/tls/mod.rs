@@ -196,6 +196,7 @@ impl Connection {
             response: None,
             notes: Vec::new(),
             tls: Some(Box::new(std::mem::take(&mut self.info))),
+            grpc_messages: None,
         };
         if ex.tls.as_ref().is_some_and(|t| t.client_hello.is_none()) {
             ex.note(Note::Midstream);
