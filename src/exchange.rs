@@ -242,6 +242,8 @@ pub struct Exchange {
     /// HTTP/2: length-prefixed gRPC messages each way (request, response), counted for
     /// every stream and reported for gRPC exchanges.
     pub grpc_messages: Option<(u32, u32)>,
+    /// After an accepted WebSocket upgrade: frames counted each way (client first).
+    pub websocket: Option<[crate::http1::WebSocketCounts; 2]>,
 }
 
 fn text(b: &[u8]) -> String {
@@ -341,6 +343,9 @@ impl Exchange {
             notes: self.notes.iter().map(|n| n.as_str()).collect(),
             tls: self.tls.as_deref().map(TlsLine::from),
             grpc: self.grpc(),
+            websocket: self
+                .websocket
+                .map(|[client, server]| WebSocketLine { client, server }),
         }
     }
 
@@ -402,6 +407,16 @@ pub struct ExchangeLine {
     /// Only on gRPC exchanges.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grpc: Option<GrpcLine>,
+    /// Only on accepted WebSocket upgrades.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub websocket: Option<WebSocketLine>,
+}
+
+/// WebSocket frames after the upgrade, each way.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct WebSocketLine {
+    pub client: crate::http1::WebSocketCounts,
+    pub server: crate::http1::WebSocketCounts,
 }
 
 /// A gRPC call: service and method from `:path`, the `grpc-status` trailer, messages.
@@ -497,6 +512,7 @@ mod tests {
             notes: vec![],
             tls: None,
             grpc_messages: None,
+            websocket: None,
         };
         e.note(Note::Gap);
         e.note(Note::Midstream);

@@ -132,3 +132,19 @@ fn grpc_calls_carry_service_method_status_and_message_counts() {
     let plain = exchanges(&root().join("captures/keepalive-curl.pcap"));
     assert!(plain.iter().all(|l| l.get("grpc").is_none()));
 }
+
+#[test]
+fn websocket_frames_are_counted_each_way_not_parsed() {
+    // captures/websocket.pcap: captures/ws_echo.py's client sends 8 frames (5 messages,
+    // one of them in two fragments, a ping and a close); the server answers with 9.
+    let lines = exchanges(&root().join("captures/websocket.pcap"));
+    let ws: Vec<_> = lines.iter().filter(|l| l["status"] == 101).collect();
+    assert_eq!(ws.len(), 1);
+    assert_eq!(ws[0]["websocket"]["client"]["frames"], 8);
+    assert_eq!(ws[0]["websocket"]["client"]["messages"], 5);
+    assert_eq!(ws[0]["websocket"]["server"]["frames"], 9);
+    assert_eq!(ws[0]["websocket"]["server"]["messages"], 7);
+    // Nothing after the upgrade is read as HTTP; the other connection's GET is.
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["target"], "/status");
+}

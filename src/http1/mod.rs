@@ -190,10 +190,82 @@ pub struct Switch {
     pub tls: bool,
 }
 
+/// Frames and bytes one side sent on a WebSocket (RFC 6455), counted not parsed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WebSocketCounts {
+    /// Frames of any kind.
+    pub frames: u64,
+    /// Complete messages (data frames with FIN).
+    pub messages: u64,
+    /// Payload bytes.
+    pub bytes: u64,
+}
+
+/// One direction's frame counter: reads the frame headers, skips the payloads.
+#[derive(Debug, Default)]
+struct WsDirection {
+    header: Vec<u8>,
+    skip: u64,
+    counts: WebSocketCounts,
+}
+
+impl WsDirection {
+    fn feed(&mut self, mut input: &[u8]) {
+        while !input.is_empty() {
+            if self.skip > 0 {
+                let n = self.skip.min(input.len() as u64) as usize;
+                self.skip -= n as u64;
+                input = &input[n..];
+                continue;
+            }
+            self.header.push(input[0]);
+            input = &input[1..];
+            let h = &self.header;
+            if h.len() < 2 {
+                continue;
+            }
+            let masked = h[1] & 0x80 != 0;
+            let len7 = (h[1] & 0x7f) as usize;
+            let ext = match len7 {
+                126 => 2,
+                127 => 8,
+                _ => 0,
+            };
+            let need = 2 + ext + if masked { 4 } else { 0 };
+            if h.len() < need {
+                continue;
+            }
+            let len = match ext {
+                0 => len7 as u64,
+                2 => u16::from_be_bytes([h[2], h[3]]) as u64,
+                _ => u64::from_be_bytes([h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9]]),
+            };
+            let fin = h[0] & 0x80 != 0;
+            let opcode = h[0] & 0x0f;
+            self.counts.frames += 1;
+            self.counts.bytes = self.counts.bytes.saturating_add(len);
+            if fin && opcode < 8 {
+                self.counts.messages += 1;
+            }
+            self.skip = len;
+            self.header.clear();
+        }
+    }
+}
+
+/// A connection upgraded to WebSocket: the upgrade exchange waits for the counts.
+#[derive(Debug)]
+struct WebSocket {
+    order: u64,
+    client: Side,
+    dirs: [WsDirection; 2],
+}
+
 /// The HTTP/1 state of one TCP connection.
 #[derive(Debug)]
 pub struct Connection {
     switch: Option<Switch>,
+    websocket: Option<WebSocket>,
     client: Option<Side>,
     dirs: [Dir; 2],
     pending: VecDeque<Pending>,
@@ -253,6 +325,7 @@ impl Connection {
     pub fn new() -> Connection {
         Connection {
             switch: None,
+            websocket: None,
             client: None,
             dirs: [Dir::new(), Dir::new()],
             pending: VecDeque::new(),
@@ -282,6 +355,7 @@ impl Connection {
             notes: Vec::new(),
             tls: None,
             grpc_messages: None,
+            websocket: None,
         };
         if info.client.is_none() {
             ex.note(Note::Midstream);
@@ -305,6 +379,10 @@ impl Connection {
         input: &[u8],
         ctx: &mut Ctx,
     ) -> usize {
+        if let Some(ws) = self.websocket.as_mut() {
+            ws.dirs[idx(side)].feed(input);
+            return input.len();
+        }
         if let Some(client) = info.client {
             self.set_client(client);
         }
@@ -844,6 +922,20 @@ impl Connection {
                 self.switch_to_h2(client, upgraded, false);
                 return;
             }
+            if note == Note::UpgradeWebsocket {
+                // The exchange stays open until the connection ends, counting frames.
+                let client = self.client.unwrap_or(side.other());
+                self.websocket = Some(WebSocket {
+                    order: cur.order,
+                    client,
+                    dirs: Default::default(),
+                });
+                for d in &mut self.dirs {
+                    d.state = State::Opaque;
+                    d.buf = Vec::new();
+                }
+                return;
+            }
             self.emit_ready(info, ctx);
             self.flush_all(info, ctx);
             for d in &mut self.dirs {
@@ -878,6 +970,10 @@ impl Connection {
         let incomplete = !p.request_done;
         ex.request = p.request;
         ex.response = p.response;
+        if let Some(ws) = self.websocket.as_ref().filter(|w| w.order == p.order) {
+            let c = ws.client as usize;
+            ex.websocket = Some([ws.dirs[c].counts, ws.dirs[1 - c].counts]);
+        }
         for n in p.notes {
             ex.note(n);
         }

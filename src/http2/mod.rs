@@ -485,6 +485,7 @@ impl Connection {
             notes: Vec::new(),
             tls: None,
             grpc_messages: None,
+            websocket: None,
         };
         let max_body = ctx.config.max_body;
         let counts = (stream.request.grpc.messages, stream.response.grpc.messages);

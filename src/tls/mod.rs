@@ -197,6 +197,7 @@ impl Connection {
             notes: Vec::new(),
             tls: Some(Box::new(std::mem::take(&mut self.info))),
             grpc_messages: None,
+            websocket: None,
         };
         if ex.tls.as_ref().is_some_and(|t| t.client_hello.is_none()) {
             ex.note(Note::Midstream);
