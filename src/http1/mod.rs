@@ -309,6 +309,28 @@ fn is_chunked(head: &Head) -> bool {
         .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"))
 }
 
+/// The body framing a head declares: chunked, else Content-Length, else `otherwise`.
+/// An invalid or conflicting Content-Length is noted and treated as absent.
+fn declared_framing(
+    head: &Head,
+    otherwise: Framing,
+    notes: &mut Vec<Note>,
+    ctx: &mut Ctx,
+) -> Framing {
+    if is_chunked(head) {
+        return Framing::Chunked(body::ChunkState::Size(Vec::new()));
+    }
+    match content_length(head) {
+        Ok(Some(n)) => Framing::Length(n),
+        Ok(None) => otherwise,
+        Err(()) => {
+            ctx.error("bad content-length");
+            notes.push(Note::Malformed);
+            otherwise
+        }
+    }
+}
+
 fn upgrade_note(head: &Head) -> Note {
     match head
         .header("upgrade")
@@ -692,19 +714,8 @@ impl Connection {
         match cur.kind {
             StartKind::Request => {
                 ctx.stats.http_requests += 1;
-                cur.framing = if is_chunked(&head) {
-                    Framing::Chunked(body::ChunkState::Size(Vec::new()))
-                } else {
-                    match content_length(&head) {
-                        Ok(Some(n)) => Framing::Length(n),
-                        Ok(None) => Framing::None,
-                        Err(()) => {
-                            ctx.error("bad content-length");
-                            cur.notes.push(Note::Malformed);
-                            Framing::None
-                        }
-                    }
-                };
+                // A request without a length has no body (RFC 9112 section 6.3).
+                cur.framing = declared_framing(&head, Framing::None, &mut cur.notes, ctx);
                 let method = head.method().unwrap_or_default();
                 if self.pending.len() >= ctx.config.max_pending {
                     ctx.error("too many pipelined requests");
@@ -751,18 +762,9 @@ impl Connection {
                 } else if is_head || status == 204 || status == 304 || (100..200).contains(&status)
                 {
                     Framing::None
-                } else if is_chunked(&head) {
-                    Framing::Chunked(body::ChunkState::Size(Vec::new()))
                 } else {
-                    match content_length(&head) {
-                        Ok(Some(n)) => Framing::Length(n),
-                        Ok(None) => Framing::UntilClose,
-                        Err(()) => {
-                            ctx.error("bad content-length");
-                            cur.notes.push(Note::Malformed);
-                            Framing::UntilClose
-                        }
-                    }
+                    // A response without a length runs until the connection closes.
+                    declared_framing(&head, Framing::UntilClose, &mut cur.notes, ctx)
                 };
             }
         }
