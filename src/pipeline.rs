@@ -67,6 +67,8 @@ pub struct Analyzer {
     ctx: http1::Ctx,
     held: BinaryHeap<Reverse<Ordered>>,
     last_expire: i64,
+    /// Counters of the source and decode layers.
+    decode_stats: Stats,
 }
 
 impl Analyzer {
@@ -79,41 +81,36 @@ impl Analyzer {
             ctx: http1::Ctx::new(config.http),
             held: BinaryHeap::new(),
             last_expire: i64::MIN,
+            decode_stats: Stats::default(),
         }
     }
 
     /// Feeds one captured packet; finished exchanges go to `sink` in order.
     pub fn packet(&mut self, packet: &Packet<'_>, sink: &mut dyn FnMut(Exchange)) {
-        let stats = &mut self.ctx.stats;
-        stats.packets += 1;
-        stats.bytes += packet.data.len() as u64;
-        *stats
-            .packets_by_linktype
-            .entry(packet.linktype)
-            .or_default() += 1;
         let Analyzer {
             decoder,
             flows,
             ctx,
+            decode_stats,
             ..
         } = self;
-        // The decoder reports into a scratch Stats to keep the borrow of ctx simple.
-        let mut local = std::mem::take(&mut ctx.stats);
+        decode_stats.packets += 1;
+        decode_stats.bytes += packet.data.len() as u64;
+        *decode_stats
+            .packets_by_linktype
+            .entry(packet.linktype)
+            .or_default() += 1;
+        // The decoder counts into its own Stats; the layers above into the context's.
         decoder.decode(
             packet.ts,
             packet.linktype,
             packet.data,
-            &mut local,
-            &mut |seg, st| {
-                std::mem::swap(&mut ctx.stats, st);
-                flows.segment(seg, ctx, &mut |_| Connection::default());
-                std::mem::swap(&mut ctx.stats, st);
-            },
+            decode_stats,
+            &mut |seg, _| flows.segment(seg, ctx, &mut |_| Connection::default()),
         );
-        ctx.stats = local;
         if packet.ts > self.last_expire.saturating_add(5_000_000_000) {
             self.last_expire = packet.ts;
-            self.decoder.expire(packet.ts, &mut self.ctx.stats);
+            self.decoder.expire(packet.ts, &mut self.decode_stats);
         }
         self.release(sink, false);
     }
@@ -148,6 +145,7 @@ impl Analyzer {
     /// Counters so far, the flow table's included.
     pub fn stats(&self) -> Stats {
         let mut s = self.ctx.stats.clone();
+        s.merge(&self.decode_stats);
         let t = self.flows.totals();
         s.flows = t.flows;
         s.flows_midstream = t.midstream;
