@@ -3,8 +3,18 @@
 #
 # USAGE
 #   benches/run.sh [CAPTURE]          # default /work/bench-data/http1-api.pcap
+#   PROTO=h2 benches/run.sh [CAPTURE] # default /work/bench-data/h2c-api.pcap
 #
 # ENVIRONMENT
+#   PROTO=h1          h1 | h2: what the capture carries; picks the default capture, tshark's
+#                     decode-as port and tshark's display filter and fields:
+#                       h1: -d tcp.port==18090,http  -Y http.request
+#                           -T fields -e http.request.method -e http.host -e http.request.uri
+#                       h2: -d tcp.port==18091,http2 -Y http2.headers.method
+#                           -T fields -e http2.headers.method -e http2.headers.authority
+#                                     -e http2.headers.path
+#                     (captures of make-capture.sh / make-h2-capture.sh). specter's command
+#                     is the same for both: it recognises HTTP/2 by its bytes.
 #   RUNS=3            timed runs of each tool (the median is reported)
 #   SPECTER=path      binary to time (default: target/release/specter of this repo; built
 #                     with `cargo build --release` if missing, or always with BUILD=1)
@@ -17,13 +27,15 @@
 #                       skip:   do not run tshark (no specter/tshark ratio)
 #   TSHARK_MB=100     size of the tshark prefix, MB (10^6 bytes)
 #   TSHARK_RUNS=RUNS  timed tshark runs
-#   TSHARK_ARGS="-d tcp.port==18090,http"
+#   TSHARK_ARGS="-d tcp.port==18090,http"   (PROTO=h2: "-d tcp.port==18091,http2")
 #                     tshark options; the default makes tshark decode the benchmark
-#                     capture's non-standard port as HTTP (without it tshark finds nothing)
+#                     capture's non-standard port as HTTP (without it tshark finds nothing);
+#                     set it if the capture was made with another PORT
 #   BASELINE=1        also time `tcpdump -r CAPTURE -w /dev/null` (libpcap read+write loop)
 #                     and `cat CAPTURE` (page-cache read); 0 to skip
-#   CHECK=0           1: after timing, count specter's JSONL lines and tshark's request
-#                     rows on the same input (the tshark input) as a sanity check
+#   CHECK=0           1: after timing, count specter's JSONL lines and tshark's requests
+#                     on the same input (the tshark input) as a sanity check (for h2 a row
+#                     can hold several requests, comma-separated: they are all counted)
 #   BENCH_DATA=/work/bench-data   where the tshark prefix file is cached
 #
 # OUTPUT
@@ -38,12 +50,23 @@ set -uo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/.." && pwd)"
-CAPTURE="${1:-/work/bench-data/http1-api.pcap}"
+PROTO="${PROTO:-h1}"
+case "$PROTO" in
+  h1) DEFAULT_CAPTURE=/work/bench-data/http1-api.pcap; DEFAULT_TSHARK_ARGS="-d tcp.port==18090,http"
+      TSHARK_FILTER=(-Y http.request -T fields -e http.request.method -e http.host -e http.request.uri)
+      TSHARK_LABEL="tshark -Y http.request -T fields" ;;
+  h2) DEFAULT_CAPTURE=/work/bench-data/h2c-api.pcap; DEFAULT_TSHARK_ARGS="-d tcp.port==18091,http2"
+      TSHARK_FILTER=(-Y http2.headers.method -T fields -e http2.headers.method
+                     -e http2.headers.authority -e http2.headers.path)
+      TSHARK_LABEL="tshark -Y http2.headers.method" ;;
+  *) printf 'PROTO must be h1 or h2, got %s\n' "$PROTO" >&2; exit 2 ;;
+esac
+CAPTURE="${1:-$DEFAULT_CAPTURE}"
 RUNS="${RUNS:-3}"
 TSHARK="${TSHARK:-prefix}"
 TSHARK_MB="${TSHARK_MB:-100}"
 TSHARK_RUNS="${TSHARK_RUNS:-$RUNS}"
-TSHARK_ARGS="${TSHARK_ARGS:--d tcp.port==18090,http}"
+TSHARK_ARGS="${TSHARK_ARGS:-$DEFAULT_TSHARK_ARGS}"
 BASELINE="${BASELINE:-1}"
 CHECK="${CHECK:-0}"
 BENCH_DATA="${BENCH_DATA:-/work/bench-data}"
@@ -53,7 +76,7 @@ SPECTER_ARGS="${SPECTER_ARGS:-}"
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 2; }
 
-[ -f "$CAPTURE" ] || die "capture not found: $CAPTURE (make one with benches/make-capture.sh)"
+[ -f "$CAPTURE" ] || die "capture not found: $CAPTURE (make one with benches/make-capture.sh, or make-h2-capture.sh for PROTO=h2)"
 CAPTURE="$(cd "$(dirname "$CAPTURE")" && pwd)/$(basename "$CAPTURE")"
 case "$RUNS$TSHARK_RUNS$TSHARK_MB" in *[!0-9]*) die "RUNS, TSHARK_RUNS, TSHARK_MB must be integers";; esac
 case "$TSHARK" in prefix|full|skip) ;; *) die "TSHARK must be prefix, full or skip";; esac
@@ -99,6 +122,7 @@ else
 fi
 [ "$TSHARK" != skip ] && echo "tshark:    $(tshark --version 2>/dev/null | head -n1)"
 echo "runs:      $RUNS (tshark: $TSHARK_RUNS, mode $TSHARK)"
+echo "protocol:  PROTO=$PROTO; tshark $TSHARK_ARGS ${TSHARK_FILTER[*]}"
 
 # tshark input: the capture itself or a cached prefix of about TSHARK_MB MB
 TSHARK_INPUT="$CAPTURE"
@@ -163,7 +187,7 @@ if [ "$SPECTER_OK" = 1 ]; then
 fi
 if [ "$TSHARK" != skip ]; then
   measure tshark "$TSHARK_INPUT" "$TSHARK_RUNS" tshark -n -r "$TSHARK_INPUT" "${TSHARK_ARGV[@]}" \
-    -Y http.request -T fields -e http.request.method -e http.host -e http.request.uri
+    "${TSHARK_FILTER[@]}"
 fi
 if [ "$BASELINE" = 1 ]; then
   measure tcpdump "$CAPTURE" "$RUNS" tcpdump -r "$CAPTURE" -w /dev/null
@@ -173,7 +197,7 @@ fi
 # ------------------------------------------------------------------ table
 echo
 echo "== summary (median of runs; MB = 10^6 bytes; RSS = max over runs) =="
-python3 - "$RESULTS" <<'PY'
+python3 - "$RESULTS" "$TSHARK_LABEL" <<'PY'
 import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 order, by = [], {}
@@ -182,7 +206,7 @@ for tool, inp, nbytes, wall, rss, cpu, rc in rows:
         order.append(tool); by[tool] = {"input": inp, "bytes": int(nbytes), "wall": [], "rss": [], "cpu": [], "rc": []}
     d = by[tool]
     d["wall"].append(float(wall)); d["rss"].append(int(rss)); d["cpu"].append(float(cpu)); d["rc"].append(int(rc))
-labels = {"specter": "specter exchanges --format jsonl", "tshark": "tshark -Y http.request -T fields",
+labels = {"specter": "specter exchanges --format jsonl", "tshark": sys.argv[2],
           "tcpdump": "tcpdump -r -w /dev/null (baseline)", "cat": "cat (page-cache read)"}
 print(f"{'tool':36} {'input MB':>9} {'runs':>4} {'wall s':>8} {'MB/s':>8} {'RSS MB':>8} {'CPU s':>7} {'MB/CPU-s':>9}  note")
 tput, cput = {}, {}
@@ -216,7 +240,10 @@ if [ "$CHECK" = 1 ] && [ "$SPECTER_OK" = 1 ] && [ "$TSHARK" != skip ]; then
   echo
   echo "== check on $TSHARK_INPUT =="
   echo "specter JSONL lines:  $("$SPECTER" exchanges "$TSHARK_INPUT" --format jsonl "${SPECTER_ARGV[@]}" 2>/dev/null | wc -l)"
-  echo "tshark request rows:  $(tshark -n -r "$TSHARK_INPUT" "${TSHARK_ARGV[@]}" -Y http.request -T fields -e http.request.method 2>/dev/null | wc -l)"
+  # the first field is the method; for h2 one frame can carry several HEADERS frames, whose
+  # methods tshark prints comma-separated in one row
+  echo "tshark requests:      $(tshark -n -r "$TSHARK_INPUT" "${TSHARK_ARGV[@]}" "${TSHARK_FILTER[@]}" 2>/dev/null \
+    | awk -F'\t' '{ n += split($1, m, ",") } END { print n + 0 }')"
 fi
 [ "$SPECTER_OK" = 1 ] || exit 3
 exit "$FAILED"

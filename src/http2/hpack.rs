@@ -8,7 +8,7 @@ newest entries sit at the lowest dynamic indexes (62, 63...), so those it knows 
 right index even when older, unseen ones exist beyond them. A reference past the known
 entries yields an unknown field (counted as a desync) and decoding goes on with the next
 field, so literal `:path` values are still read. Huffman strings are decoded by
-loona-hpack's Huffman decoder.
+[`super::huffman`].
 
 Bounds: the dynamic table size is capped at [`MAX_TABLE_SIZE`] whatever size updates ask
 for, and a block decodes to at most [`MAX_LIST_SIZE`] bytes of fields.
@@ -166,9 +166,7 @@ fn string(buf: &[u8], at: &mut usize) -> Result<Vec<u8>, Error> {
         .ok_or(Error::Truncated)?;
     *at += len;
     if huffman {
-        loona_hpack::huffman::HuffmanDecoder::new()
-            .decode(raw)
-            .map_err(|_| Error::Huffman)
+        super::huffman::decode(raw).map_err(|_| Error::Huffman)
     } else {
         Ok(raw.to_vec())
     }

@@ -11,7 +11,8 @@ it (END_STREAM), when either side resets it, or when the connection ends. Pushed
 Why not the `h2` crate: its HPACK decoder is private, and a desynchronised table (any
 connection joined midstream) ends every later header block on that direction as an opaque
 protocol error. A passive reader must skip what it cannot resolve and keep reading, so the
-frame layer and the HPACK state are ours, with loona-hpack's Huffman decoder.
+frame layer, the HPACK state and its Huffman decoder are ours (loona-hpack's encoder
+builds the test inputs).
 
 Bounds: at most [`MAX_STREAMS`] open streams per connection (the oldest is emitted as it
 is when more open), header blocks up to [`MAX_HEADER_BLOCK`] bytes across CONTINUATION
@@ -20,6 +21,7 @@ frames, decoded lists up to [`hpack::MAX_LIST_SIZE`], bodies kept up to the body
 
 pub mod frame;
 pub mod hpack;
+pub mod huffman;
 
 use std::collections::BTreeMap;
 
