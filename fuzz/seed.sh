@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# Fill fuzz/corpus/<target>/ with seeds derived from the real captures.
+#   capture: the capture files themselves (large ones truncated to their first 64 KB)
+#   decode:  single frames, prefixed with the link-type index byte the target expects
+#   http1:   per-TCP-stream conversations re-encoded in the http1 target's chunk format
+#   tcp:     a few structured handshake/data/FIN streams plus random inputs
+# Usage: fuzz/seed.sh   (idempotent; file names are content hashes)
+set -euo pipefail
+
+FUZZ_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CORPUS="$FUZZ_DIR/corpus"
+CAPTURE_DIRS=(/work/shared/captures "$FUZZ_DIR/../captures")
+MAX_CAPTURE=$((1024 * 1024))   # bigger files are truncated
+HEAD_BYTES=$((64 * 1024))
+
+mkdir -p "$CORPUS"/{capture,decode,http1,tcp}
+
+mapfile -t FILES < <(find "${CAPTURE_DIRS[@]}" -type f \( -name '*.pcap' -o -name '*.pcapng' \) 2>/dev/null | sort)
+echo "found ${#FILES[@]} capture files" >&2
+
+# --- capture --------------------------------------------------------------------------
+for f in "${FILES[@]}"; do
+    size=$(stat -c %s "$f")
+    tmp=$(mktemp)
+    if (( size > MAX_CAPTURE )); then
+        head -c "$HEAD_BYTES" "$f" >"$tmp"      # a truncated capture is still a fine seed
+    else
+        cp "$f" "$tmp"
+    fi
+    sum=$(sha1sum "$tmp" | cut -d' ' -f1)
+    mv "$tmp" "$CORPUS/capture/$sum"
+    # Large-but-kept files also get a 64 KB head, so short variants exist too.
+    if (( size > HEAD_BYTES && size <= MAX_CAPTURE )); then
+        head -c "$HEAD_BYTES" "$f" >"$tmp"
+        sum=$(sha1sum "$tmp" | cut -d' ' -f1)
+        mv "$tmp" "$CORPUS/capture/$sum"
+    fi
+done
+
+# --- decode ---------------------------------------------------------------------------
+python3 - "$CORPUS/decode" "${FILES[@]}" <<'PY'
+import hashlib, os, struct, sys
+
+LINKTYPES = [0, 1, 12, 14, 101, 105, 108, 113, 127, 228, 229, 239, 276]
+PER_FILE = 40          # frames kept per capture file
+MAX_FRAME = 65535
+
+out = sys.argv[1]
+
+def pcap_frames(data):
+    magic = data[:4]
+    if magic in (b'\xd4\xc3\xb2\xa1', b'\x4d\x3c\xb2\xa1'):
+        e = '<'
+    elif magic in (b'\xa1\xb2\xc3\xd4', b'\xa1\xb2\x3c\x4d'):
+        e = '>'
+    else:
+        return
+    if len(data) < 24:
+        return
+    linktype = struct.unpack(e + 'I', data[20:24])[0] & 0x0fffffff
+    at = 24
+    while at + 16 <= len(data):
+        _, _, incl, _ = struct.unpack(e + 'IIII', data[at:at + 16])
+        at += 16
+        frame = data[at:at + incl]
+        at += incl
+        yield linktype, frame
+
+def pcapng_frames(data):
+    at, e, ifaces = 0, '<', []
+    while at + 12 <= len(data):
+        btype = struct.unpack('<I', data[at:at + 4])[0]
+        if btype == 0x0A0D0D0A:
+            bom = data[at + 8:at + 12]
+            e = '<' if bom == b'\x4d\x3c\x2b\x1a' else '>'
+            ifaces = []
+        btype, blen = struct.unpack(e + 'II', data[at:at + 8])
+        if blen < 12 or at + blen > len(data):
+            break
+        body = data[at + 8:at + blen - 4]
+        if btype == 1 and len(body) >= 8:                    # IDB
+            ifaces.append(struct.unpack(e + 'H', body[:2])[0])
+        elif btype == 6 and len(body) >= 20:                 # EPB
+            iface, _, _, cap, _ = struct.unpack(e + 'IIIII', body[:20])
+            if iface < len(ifaces):
+                yield ifaces[iface], body[20:20 + cap]
+        elif btype == 3 and len(body) >= 4 and ifaces:       # SPB
+            yield ifaces[0], body[4:]
+        at += blen
+
+total = 0
+for path in sys.argv[2:]:
+    with open(path, 'rb') as fh:
+        data = fh.read()
+    frames = pcapng_frames(data) if data[:4] == b'\x0a\x0d\x0d\x0a' else pcap_frames(data)
+    seen, kept, unknown = set(), 0, set()
+    for linktype, frame in frames:
+        if linktype not in LINKTYPES:
+            unknown.add(linktype)
+            continue
+        # Prefer diversity: skip frames whose first 64 bytes were already kept
+        # (same headers), except for a few that carry payload.
+        key = (linktype, frame[:64], len(frame) > 200)
+        if key in seen:
+            continue
+        seen.add(key)
+        seed = bytes([LINKTYPES.index(linktype)]) + frame[:MAX_FRAME]
+        name = hashlib.sha1(seed).hexdigest()
+        with open(os.path.join(out, name), 'wb') as fh:
+            fh.write(seed)
+        kept += 1
+        total += 1
+        if kept >= PER_FILE:
+            break
+    if unknown:
+        print(f"decode: {os.path.basename(path)}: skipped link types {sorted(unknown)}", file=sys.stderr)
+print(f"decode: {total} frame seeds", file=sys.stderr)
+PY
+
+# --- http1 ----------------------------------------------------------------------------
+# One seed per TCP stream (first few streams of each file): payloads in capture order,
+# each cut into chunks of <= 64 bytes, control byte = side<<7 | (len-1). The client side
+# is the one that sent the first payload. A second variant replaces one server chunk by
+# a gap (control bit 6, first chunk byte < 8).
+HTTP1_PY=$(cat <<'PY'
+import hashlib, os, sys
+
+out = sys.argv[1]
+STREAMS_PER_FILE = 4
+MAX_SEED = 60000
+total = 0
+
+def write(seed):
+    global total
+    with open(os.path.join(out, hashlib.sha1(seed).hexdigest()), 'wb') as fh:
+        fh.write(seed)
+    total += 1
+
+def encode(mode, msgs, gap_at=None):
+    buf = bytearray([mode])
+    n = 0
+    for side, payload in msgs:
+        for i in range(0, len(payload), 64):
+            chunk = payload[i:i + 64]
+            ctl = (0x80 if side else 0) | (len(chunk) - 1)
+            if gap_at is not None and side == 1 and n == gap_at:
+                ctl |= 0x40
+                chunk = b'\x00' + chunk[1:]
+            if side == 1:
+                n += 1
+            if len(buf) + 1 + len(chunk) > MAX_SEED:
+                return bytes(buf)
+            buf.append(ctl)
+            buf += chunk
+    return bytes(buf)
+
+def flush(streams):
+    for k, (sid, msgs) in enumerate(list(streams.items())[:STREAMS_PER_FILE]):
+        client = msgs[0][0]
+        msgs = [(0 if port == client else 1, p) for port, p in msgs]
+        if not any(p[:16].split(b' ')[0].isalpha() or p.startswith(b'HTTP/') for _, p in msgs[:2]):
+            continue  # not HTTP-looking (TLS etc.)
+        write(encode(k % 4, msgs))
+        write(encode((k + 1) % 4, msgs, gap_at=2))
+
+streams = {}
+for line in sys.stdin:
+    line = line.rstrip('\n')
+    if line == '#END':
+        flush(streams)
+        streams = {}
+        continue
+    parts = line.split('\t')
+    if len(parts) < 3 or not parts[2]:
+        continue
+    try:
+        payload = bytes.fromhex(parts[2].replace(':', ''))
+    except ValueError:
+        continue
+    streams.setdefault(parts[0], []).append((parts[1], payload))
+print(f"http1: {total} conversation seeds", file=sys.stderr)
+PY
+)
+if command -v tshark >/dev/null; then
+    for f in "${FILES[@]}"; do
+        tshark -r "$f" -Y 'tcp.len > 0' -T fields -E occurrence=f \
+            -e tcp.stream -e tcp.srcport -e tcp.payload 2>/dev/null || true
+        echo "#END"
+    done | python3 -c "$HTTP1_PY" "$CORPUS/http1"
+else
+    echo "tshark not found: no http1 seeds from captures" >&2
+fi
+
+# A couple of hand-written conversations so the corpus is never empty.
+python3 - "$CORPUS/http1" <<'PY'
+import hashlib, os, sys
+out = sys.argv[1]
+def enc(mode, msgs):
+    b = bytearray([mode])
+    for side, p in msgs:
+        for i in range(0, len(p), 64):
+            c = p[i:i + 64]
+            b.append((0x80 if side else 0) | (len(c) - 1)); b += c
+    return bytes(b)
+convs = [
+    [(0, b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n"),
+     (1, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloHTTP/1.1 204 No Content\r\n\r\n")],
+    [(0, b"POST /u HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n"),
+     (1, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nxyz\r\n0\r\nX-T: 1\r\n\r\n")],
+    [(0, b"HEAD / HTTP/1.0\r\n\r\n"), (1, b"HTTP/1.0 200 OK\r\nContent-Length: 100\r\n\r\n")],
+    [(0, b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"),
+     (1, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello")],
+    [(0, b"PUT /x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n"),
+     (1, b"HTTP/1.1 100 Continue\r\n\r\n"), (0, b"abc"), (1, b"HTTP/1.1 201 Created\r\n\r\n")],
+    [(1, b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nbody until close")],
+]
+for i, c in enumerate(convs):
+    for mode in range(4):
+        s = enc(mode, c)
+        open(os.path.join(out, hashlib.sha1(s).hexdigest()), 'wb').write(s)
+PY
+
+# --- tcp ------------------------------------------------------------------------------
+# Segment header: [side|port, flags, seq(4, multiplied by 0x0101 in the target),
+# len/4, ts/missing], followed by len payload bytes.
+python3 - "$CORPUS/tcp" <<'PY'
+import hashlib, os, random, struct, sys
+out = sys.argv[1]
+INV = pow(0x0101, -1, 1 << 32)
+FIN, SYN, RST, ACK = 1, 2, 4, 0x10
+def seg(server, port, flags, seq, payload=b'', t=0):
+    assert len(payload) % 4 == 0 and len(payload) <= 255 * 4
+    raw = (seq * INV) & 0xffffffff
+    return bytes([(0x80 if server else 0) | port, flags]) + struct.pack('>I', raw) + bytes([len(payload) // 4, t]) + payload
+def write(b):
+    open(os.path.join(out, hashlib.sha1(b).hexdigest()), 'wb').write(b)
+req = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+req += b' ' * (-len(req) % 4)
+resp = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nbodyyy"
+c, s = 1000, 5000
+hs = seg(0, 0, SYN, c) + seg(1, 0, SYN | ACK, s) + seg(0, 0, ACK, c + 1)
+write(hs + seg(0, 0, ACK, c + 1, req) + seg(1, 0, ACK, s + 1, resp) + seg(0, 0, FIN | ACK, c + 1 + len(req)) + seg(1, 0, FIN | ACK, s + 1 + len(resp)))
+# out of order / overlap / retransmission
+write(hs + seg(0, 0, ACK, c + 1 + 16, req[16:]) + seg(0, 0, ACK, c + 1, req[:20]) + seg(0, 0, ACK, c + 1, req) + seg(1, 0, RST, s + 1))
+# no handshake, several ports, a hole, timestamps moving on
+write(seg(0, 1, ACK, 7, req) + seg(0, 1, ACK, 7 + len(req) + 400, req, t=0x21) + seg(1, 2, ACK, 9, resp, t=0x03) + seg(0, 3, SYN, 1) + seg(1, 3, RST, 0, t=0xf0))
+# many small segments filling the buffer cap
+b = hs
+for i in range(60):
+    b += seg(0, 0, ACK, c + 1 + 2000 - i * 32, bytes([65 + i % 26]) * 32)
+write(b)
+rng = random.Random(1234)
+for i in range(24):
+    write(bytes(rng.randrange(256) for _ in range(rng.choice([16, 64, 256, 1024, 4096]))))
+PY
+
+for t in capture decode http1 tcp; do
+    printf '%-8s %5d files\n' "$t" "$(find "$CORPUS/$t" -type f | wc -l)"
+done
