@@ -34,6 +34,7 @@ fn inputs() -> Vec<(String, Vec<u8>)> {
 }
 
 /// Counts bytes only: the TCP layer's cost without HTTP.
+#[derive(Default)]
 struct CountBytes;
 
 impl StreamApp for CountBytes {
@@ -102,7 +103,7 @@ fn layers(c: &mut Criterion) {
                     &bytes[..],
                     |p| {
                         d.decode(p.ts, p.linktype, p.data, &mut stats, &mut |s, _| {
-                            table.segment(s, &mut n, &mut |_| CountBytes)
+                            table.segment(s, &mut n)
                         })
                     },
                     |_| {},

@@ -106,7 +106,7 @@ impl Analyzer {
             packet.linktype,
             packet.data,
             decode_stats,
-            &mut |seg, _| flows.segment(seg, ctx, &mut |_| Connection::default()),
+            &mut |seg, _| flows.segment(seg, ctx),
         );
         if packet.ts > self.last_expire.saturating_add(5_000_000_000) {
             self.last_expire = packet.ts;

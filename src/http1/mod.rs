@@ -264,8 +264,8 @@ struct WebSocket {
 /// The HTTP/1 state of one TCP connection.
 #[derive(Debug)]
 pub struct Connection {
-    switch: Option<Switch>,
-    websocket: Option<WebSocket>,
+    switch: Option<Box<Switch>>,
+    websocket: Option<Box<WebSocket>>,
     client: Option<Side>,
     dirs: [Dir; 2],
     pending: VecDeque<Pending>,
@@ -387,7 +387,7 @@ impl Connection {
 
     /// The hand-over to HTTP/2, once the connection showed it speaks HTTP/2.
     pub fn take_switch(&mut self) -> Option<Switch> {
-        self.switch.take()
+        self.switch.take().map(|s| *s)
     }
 
     /// Hands in-order bytes of one side to the parser. Returns how many were used: all of
@@ -437,13 +437,13 @@ impl Connection {
         for d in &mut self.dirs {
             d.state = State::Opaque;
         }
-        self.switch = Some(Switch {
+        self.switch = Some(Box::new(Switch {
             client,
             upgraded,
             buffered,
             midstream,
             tls: false,
-        });
+        }));
     }
 
     /// Marks the connection as not (or no longer) HTTP/1.
@@ -927,11 +927,11 @@ impl Connection {
             if note == Note::UpgradeWebsocket {
                 // The exchange stays open until the connection ends, counting frames.
                 let client = self.client.unwrap_or(side.other());
-                self.websocket = Some(WebSocket {
+                self.websocket = Some(Box::new(WebSocket {
                     order: cur.order,
                     client,
                     dirs: Default::default(),
-                });
+                }));
                 for d in &mut self.dirs {
                     d.state = State::Opaque;
                     d.buf = Vec::new();

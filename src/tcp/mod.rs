@@ -93,7 +93,8 @@ pub enum FlowEvent<'a> {
     Close { ts: Timestamp, reason: CloseReason },
 }
 
-/// The per-flow consumer of reassembled streams.
+/// The per-flow consumer of reassembled streams. The table makes one with `Default` when
+/// a flow first has something to say.
 pub trait StreamApp {
     /// Shared context handed to every call (output queues, counters).
     type Ctx;
@@ -160,14 +161,18 @@ struct Flow<A> {
     /// Highest acknowledgement each side sent.
     acked: [Option<u32>; 2],
     fin_done: [bool; 2],
-    app: A,
+    /// Made at the first event: a flow that never carries data (a lone SYN, a scan)
+    /// costs no application state.
+    app: Option<Box<A>>,
 }
 
 /// The flow table.
 pub struct FlowTable<A> {
     limits: Limits,
     /// foldhash: fast, and seeded at random so crafted addresses cannot force collisions.
-    flows: HashMap<FlowKey, Flow<A>, foldhash::fast::RandomState>,
+    /// Flows are boxed so the table itself stays small: hashbrown may grow it to twice
+    /// the cap when removals leave tombstones, and it should cost pointers, not flows.
+    flows: HashMap<FlowKey, Box<Flow<A>>, foldhash::fast::RandomState>,
     next_id: u64,
     next_sweep: Timestamp,
     /// Counters of flows that have ended, plus table events.
@@ -187,7 +192,7 @@ fn add_events(sum: &mut AssemblerEvents, e: &AssemblerEvents) {
 /// How often (packet time) idle flows are looked for.
 const SWEEP_INTERVAL: Timestamp = 5_000_000_000;
 
-impl<A: StreamApp> FlowTable<A> {
+impl<A: StreamApp + Default> FlowTable<A> {
     /// An empty table.
     pub fn new(limits: Limits) -> Self {
         FlowTable {
@@ -219,13 +224,8 @@ impl<A: StreamApp> FlowTable<A> {
         c
     }
 
-    /// Feeds one segment. `new_app` makes the handler of a new flow.
-    pub fn segment(
-        &mut self,
-        seg: &TcpSegment<'_>,
-        ctx: &mut A::Ctx,
-        new_app: &mut dyn FnMut(&FlowInfo) -> A,
-    ) {
+    /// Feeds one segment.
+    pub fn segment(&mut self, seg: &TcpSegment<'_>, ctx: &mut A::Ctx) {
         if seg.ts >= self.next_sweep {
             if self.next_sweep != Timestamp::MIN {
                 self.expire(seg.ts, ctx);
@@ -265,16 +265,15 @@ impl<A: StreamApp> FlowTable<A> {
             if !syn {
                 self.counters.midstream += 1;
             }
-            let app = new_app(&info);
             self.flows.insert(
                 key,
-                Flow {
+                Box::new(Flow {
                     info,
                     dirs: [Assembler::new(), Assembler::new()],
                     acked: [None, None],
                     fin_done: [false, false],
-                    app,
-                },
+                    app: None,
+                }),
             );
         }
         let Some(flow) = self.flows.get_mut(&key) else {
@@ -286,7 +285,7 @@ impl<A: StreamApp> FlowTable<A> {
             acked,
             fin_done,
             app,
-        } = flow;
+        } = &mut **flow;
         info.last_ts = info.last_ts.max(seg.ts);
         let side = if seg.src == info.addrs[0] {
             Side::A
@@ -386,20 +385,22 @@ impl<A: StreamApp> FlowTable<A> {
             acked,
             fin_done,
             app,
-        } = &mut flow;
+        } = &mut *flow;
         for side in [Side::A, Side::B] {
             let peer_ack = acked[side.other().idx()];
             let (dir, fd) = (&mut dirs[side.idx()], &mut fin_done[side.idx()]);
             dir.flush(peer_ack, &mut |d| deliver(app, info, side, ts, d, fd, ctx));
         }
-        app.on_event(info, FlowEvent::Close { ts, reason }, ctx);
+        if let Some(app) = app {
+            app.on_event(info, FlowEvent::Close { ts, reason }, ctx);
+        }
         add_events(&mut self.counters.assembler, &dirs[0].events);
         add_events(&mut self.counters.assembler, &dirs[1].events);
     }
 }
 
-fn deliver<A: StreamApp>(
-    app: &mut A,
+fn deliver<A: StreamApp + Default>(
+    app: &mut Option<Box<A>>,
     info: &FlowInfo,
     side: Side,
     ts: Timestamp,
@@ -415,7 +416,8 @@ fn deliver<A: StreamApp>(
             FlowEvent::Fin { side, ts }
         }
     };
-    app.on_event(info, event, ctx);
+    app.get_or_insert_with(Box::default)
+        .on_event(info, event, ctx);
 }
 
 #[cfg(test)]
@@ -475,13 +477,12 @@ mod tests {
     fn handshake_data_and_close() {
         let mut t: FlowTable<Recorder> = FlowTable::new(Limits::default());
         let mut out = Vec::new();
-        let mut mk = |_: &FlowInfo| Recorder::default();
-        t.segment(&seg(1, true, 100, 0, SYN, b""), &mut out, &mut mk);
-        t.segment(&seg(2, false, 500, 101, SYN | ACK, b""), &mut out, &mut mk);
-        t.segment(&seg(3, true, 101, 501, ACK, b"GET"), &mut out, &mut mk);
-        t.segment(&seg(4, false, 501, 104, ACK, b"200"), &mut out, &mut mk);
-        t.segment(&seg(5, true, 104, 504, FIN | ACK, b""), &mut out, &mut mk);
-        t.segment(&seg(6, false, 504, 105, FIN | ACK, b""), &mut out, &mut mk);
+        t.segment(&seg(1, true, 100, 0, SYN, b""), &mut out);
+        t.segment(&seg(2, false, 500, 101, SYN | ACK, b""), &mut out);
+        t.segment(&seg(3, true, 101, 501, ACK, b"GET"), &mut out);
+        t.segment(&seg(4, false, 501, 104, ACK, b"200"), &mut out);
+        t.segment(&seg(5, true, 104, 504, FIN | ACK, b""), &mut out);
+        t.segment(&seg(6, false, 504, 105, FIN | ACK, b""), &mut out);
         assert_eq!(
             out,
             vec!["flow 0 client Some(A) A:GETB:200A:[fin]B:[fin] Fin"]
@@ -493,11 +494,10 @@ mod tests {
     fn stray_acks_make_no_flows_and_rst_closes() {
         let mut t: FlowTable<Recorder> = FlowTable::new(Limits::default());
         let mut out = Vec::new();
-        let mut mk = |_: &FlowInfo| Recorder::default();
-        t.segment(&seg(1, true, 1, 1, ACK, b""), &mut out, &mut mk);
+        t.segment(&seg(1, true, 1, 1, ACK, b""), &mut out);
         assert!(t.is_empty());
-        t.segment(&seg(2, false, 9, 1, ACK, b"HTTP"), &mut out, &mut mk);
-        t.segment(&seg(3, true, 1, 13, RST, b""), &mut out, &mut mk);
+        t.segment(&seg(2, false, 9, 1, ACK, b"HTTP"), &mut out);
+        t.segment(&seg(3, true, 1, 13, RST, b""), &mut out);
         assert_eq!(out, vec!["flow 0 client None A:HTTP Reset"]);
     }
 
@@ -509,12 +509,11 @@ mod tests {
         };
         let mut t: FlowTable<Recorder> = FlowTable::new(limits);
         let mut out = Vec::new();
-        let mut mk = |_: &FlowInfo| Recorder::default();
         for i in 0..1_000_000u32 {
             let mut s = seg(i as i64, true, i, 0, SYN, b"");
             s.src.1 = (i % 60000) as u16;
             s.src.0 = IpAddr::from((i / 60000).to_be_bytes());
-            t.segment(&s, &mut out, &mut mk);
+            t.segment(&s, &mut out);
             assert!(t.len() <= 1000);
         }
         assert!(t.counters.evicted >= 999_000);
@@ -524,11 +523,10 @@ mod tests {
     fn idle_flows_time_out_in_packet_time() {
         let mut t: FlowTable<Recorder> = FlowTable::new(Limits::default());
         let mut out = Vec::new();
-        let mut mk = |_: &FlowInfo| Recorder::default();
-        t.segment(&seg(0, true, 1, 1, ACK, b"x"), &mut out, &mut mk);
+        t.segment(&seg(0, true, 1, 1, ACK, b"x"), &mut out);
         let mut later = seg(400_000_000_000, true, 1, 1, ACK, b"y");
         later.src.1 = 40001;
-        t.segment(&later, &mut out, &mut mk);
+        t.segment(&later, &mut out);
         assert_eq!(out.len(), 1);
         assert!(out[0].ends_with("Timeout"));
         assert_eq!(t.len(), 1);
