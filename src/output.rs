@@ -59,6 +59,25 @@ impl<W: Write> ExchangeWriter<W> {
                     )?;
                 }
                 let line = ex.to_line();
+                // What the target column shows: the request target, or for a TLS
+                // connection what its handshake said.
+                let target = match &line.tls {
+                    Some(t) => format!(
+                        "(tls {} {} ja4 {})",
+                        t.version.as_deref().unwrap_or("?"),
+                        match &t.alpn {
+                            Some(chosen) => format!("alpn {chosen}"),
+                            None => format!("offers {}", t.alpn_offered.join(",")),
+                        },
+                        t.ja4.as_deref().unwrap_or("-")
+                    ),
+                    None => line.target.clone().unwrap_or_else(|| "-".to_string()),
+                };
+                let grpc = line
+                    .grpc
+                    .as_ref()
+                    .and_then(|g| g.status)
+                    .map_or(String::new(), |s| format!(" grpc-status {s}"));
                 let notes = if line.notes.is_empty() {
                     String::new()
                 } else {
@@ -76,8 +95,8 @@ impl<W: Write> ExchangeWriter<W> {
                     line.duration_ms
                         .map_or("-".to_string(), |d| format!("{d:.1}")),
                     clip(line.host.as_deref().unwrap_or("-"), 24),
-                    line.target.as_deref().unwrap_or("-"),
-                    notes
+                    target,
+                    format!("{grpc}{notes}")
                 )
             }
         }
