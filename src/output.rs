@@ -85,7 +85,7 @@ impl<W: Write> ExchangeWriter<W> {
                 };
                 writeln!(
                     self.out,
-                    "{:<27} {:<5} {} {} {} {:>6} {:>9} {} {}{}",
+                    "{:<27} {:<5} {} {} {} {:>6} {:>9} {} {}{}{}",
                     format_ts(ex.ts()),
                     line.proto,
                     clip(&line.client, 22),
@@ -96,7 +96,8 @@ impl<W: Write> ExchangeWriter<W> {
                         .map_or("-".to_string(), |d| format!("{d:.1}")),
                     clip(line.host.as_deref().unwrap_or("-"), 24),
                     target,
-                    format!("{grpc}{notes}")
+                    grpc,
+                    notes
                 )
             }
         }
