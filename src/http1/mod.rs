@@ -127,6 +127,32 @@ struct Building {
     after: After,
 }
 
+impl Building {
+    /// A message whose start line was just recognised.
+    fn start(
+        order: u64,
+        kind: StartKind,
+        first_ts: Timestamp,
+        last_ts: Timestamp,
+        notes: Vec<Note>,
+    ) -> Box<Building> {
+        Box::new(Building {
+            order,
+            kind,
+            first_ts,
+            last_ts,
+            head: None,
+            framing: Framing::None,
+            raw_body: Vec::new(),
+            wire_len: 0,
+            body_cut: false,
+            codings: None,
+            notes,
+            after: After::Continue,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum After {
     Continue,
@@ -525,20 +551,7 @@ impl Connection {
                     Vec::new()
                 };
                 dir.skipped = 0;
-                dir.cur = Some(Box::new(Building {
-                    order,
-                    kind,
-                    first_ts: dir.first_ts,
-                    last_ts: ts,
-                    head: None,
-                    framing: Framing::None,
-                    raw_body: Vec::new(),
-                    wire_len: 0,
-                    body_cut: false,
-                    codings: None,
-                    notes,
-                    after: After::Continue,
-                }));
+                dir.cur = Some(Building::start(order, kind, dir.first_ts, ts, notes));
                 dir.state = State::Head;
                 return take;
             }
@@ -1019,20 +1032,11 @@ impl Connection {
                 let dir = &mut self.dirs[idx(side)];
                 dir.messages += 1;
                 let order = ctx.begin();
-                dir.cur = Some(Box::new(Building {
-                    order,
-                    kind: StartKind::Request,
-                    first_ts: dir.first_ts,
-                    last_ts: dir.first_ts,
-                    head: None,
-                    framing: Framing::None,
-                    raw_body: Vec::new(),
-                    wire_len: 0,
-                    body_cut: true,
-                    codings: None,
-                    notes: vec![Note::Gap, Note::Incomplete],
-                    after: After::Continue,
-                }));
+                let notes = vec![Note::Gap, Note::Incomplete];
+                let mut cur =
+                    Building::start(order, StartKind::Request, dir.first_ts, dir.first_ts, notes);
+                cur.body_cut = true;
+                dir.cur = Some(cur);
                 self.complete_head(info, side, 0, raw, ctx);
                 let dir = &mut self.dirs[idx(side)];
                 if dir.state == State::Body {
