@@ -4,6 +4,11 @@
 #   decode:  single frames, prefixed with the link-type index byte the target expects
 #   http1:   per-TCP-stream conversations re-encoded in the http1 target's chunk format
 #   tcp:     a few structured handshake/data/FIN streams plus random inputs
+#   http2:   HTTP/2 connections in the http1 chunk format, from the start (mode 0/2) and
+#            joined midstream (mode 1/3: the first few hundred bytes of each side dropped)
+#   hpack:   the header blocks of each connection direction in a row, and a few alone
+#   tls_hello: ClientHello/ServerHello/Certificate bodies, and handshake record streams
+#            (client records, then server records, padded to equal length)
 # Usage: fuzz/seed.sh   (idempotent; file names are content hashes)
 set -euo pipefail
 
@@ -13,7 +18,7 @@ CAPTURE_DIRS=(/work/shared/captures "$FUZZ_DIR/../captures")
 MAX_CAPTURE=$((1024 * 1024))   # bigger files are truncated
 HEAD_BYTES=$((64 * 1024))
 
-mkdir -p "$CORPUS"/{capture,decode,http1,tcp}
+mkdir -p "$CORPUS"/{capture,decode,http1,tcp,http2,hpack,tls_hello}
 
 mapfile -t FILES < <(find "${CAPTURE_DIRS[@]}" -type f \( -name '*.pcap' -o -name '*.pcapng' \) 2>/dev/null | sort)
 echo "found ${#FILES[@]} capture files" >&2
@@ -254,6 +259,253 @@ for i in range(24):
     write(bytes(rng.randrange(256) for _ in range(rng.choice([16, 64, 256, 1024, 4096]))))
 PY
 
-for t in capture decode http1 tcp; do
+# --- http2 / hpack ----------------------------------------------------------------------
+# The HTTP/2 captures, one TCP stream at a time (client = side that sent the first payload).
+# Connections that began with an HTTP/1.1 Upgrade lose the HTTP/1 part (client up to the
+# preface, server up to the end of the 101 head); streams without a preface are skipped.
+#   http2: the http1 chunk format; mode 0 and 2 (max_body) from the start, plus one with a
+#          server gap; mode 1 and 3 (midstream) with the first 200/300/500 bytes of each side
+#          dropped (and, for long connections, a window from the middle).
+#   hpack: the header blocks (HEADERS + CONTINUATION, PUSH_PROMISE; padding and priority
+#          stripped) of each direction in a row, as one seed; the first few blocks alone too.
+H2_FILES=()
+for f in /work/shared/captures/http2/*.pcap /work/shared/captures/api/grpc-*.pcapng \
+         "$FUZZ_DIR"/../captures/{h2-prior-knowledge,grpc,h2c-nghttp}.pcap; do
+    [[ -f "$f" ]] && H2_FILES+=("$f")
+done
+H2_PY=$(cat <<'PY'
+import hashlib, os, sys
+
+out_h2, out_hpack = sys.argv[1], sys.argv[2]
+PREFACE = b'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'
+MAX_SEED = 60000
+counts = {'http2': 0, 'hpack': 0}
+
+def write(kind, seed):
+    if not seed:
+        return
+    out = out_h2 if kind == 'http2' else out_hpack
+    with open(os.path.join(out, hashlib.sha1(seed).hexdigest()), 'wb') as fh:
+        fh.write(seed)
+    counts[kind] += 1
+
+def encode(mode, msgs, gap_at=None):
+    buf = bytearray([mode])
+    n = 0
+    for side, payload in msgs:
+        for i in range(0, len(payload), 64):
+            chunk = payload[i:i + 64]
+            ctl = (0x80 if side else 0) | (len(chunk) - 1)
+            if gap_at is not None and side == 1 and n == gap_at:
+                ctl |= 0x40
+                chunk = b'\x00' + chunk[1:]
+            if side == 1:
+                n += 1
+            if len(buf) + 1 + len(chunk) > MAX_SEED:
+                return bytes(buf)
+            buf.append(ctl)
+            buf += chunk
+    return bytes(buf)
+
+def drop(msgs, skip):
+    """Drops the first skip[side] bytes of each side."""
+    skip = dict(skip)
+    kept = []
+    for side, p in msgs:
+        n = min(skip[side], len(p))
+        skip[side] -= n
+        if p[n:]:
+            kept.append((side, p[n:]))
+    return kept
+
+def header_blocks(data):
+    blocks, at, pending = [], 0, None
+    while at + 9 <= len(data):
+        length = int.from_bytes(data[at:at + 3], 'big')
+        kind, flags = data[at + 3], data[at + 4]
+        p = data[at + 9:at + 9 + length]
+        at += 9 + length
+        if len(p) < length or kind > 9:
+            break
+        if kind in (1, 5):
+            if flags & 0x8 and p:
+                p = p[1:len(p) - p[0]] if p[0] < len(p) else b''
+            if kind == 1 and flags & 0x20:
+                p = p[5:]
+            if kind == 5:
+                p = p[4:]
+            pending = bytearray(p)
+        elif kind == 9 and pending is not None:
+            pending += p
+        else:
+            continue
+        if flags & 0x4:
+            blocks.append(bytes(pending))
+            pending = None
+    return blocks
+
+def flush(streams):
+    for msgs in streams.values():
+        client = msgs[0][0]
+        msgs = [(0 if port == client else 1, p) for port, p in msgs]
+        c = b''.join(p for s, p in msgs if s == 0)
+        s = b''.join(p for s, p in msgs if s == 1)
+        at = c.find(PREFACE)
+        if at < 0:
+            continue
+        s_at = s.find(b'\r\n\r\n') + 4 if s.startswith(b'HTTP/1.') else 0
+        h2 = drop(msgs, {0: at, 1: s_at})
+        write('http2', encode(0, h2))
+        write('http2', encode(2, h2))
+        write('http2', encode(2, h2, gap_at=3))
+        for k, d in enumerate((200, 300, 500)):
+            write('http2', encode(1 if k % 2 == 0 else 3, drop(h2, {0: d, 1: d})))
+        if len(c) + len(s) > 2 * MAX_SEED:
+            write('http2', encode(1, drop(h2, {0: len(c) // 2, 1: len(s) // 2})))
+        for data in (c[at + len(PREFACE):], s[s_at:]):
+            blocks = header_blocks(data)
+            seed = b''
+            for b in blocks:
+                if len(seed) + len(b) > MAX_SEED:
+                    break
+                seed += b
+            write('hpack', seed)
+            for b in blocks[:4]:
+                write('hpack', b)
+
+streams = {}
+for line in sys.stdin:
+    line = line.rstrip('\n')
+    if line == '#END':
+        flush(streams)
+        streams = {}
+        continue
+    parts = line.split('\t')
+    if len(parts) < 3 or not parts[2]:
+        continue
+    try:
+        payload = bytes.fromhex(parts[2].replace(':', ''))
+    except ValueError:
+        continue
+    streams.setdefault(parts[0], []).append((parts[1], payload))
+print(f"http2: {counts['http2']} conversation seeds, hpack: {counts['hpack']} header-block seeds", file=sys.stderr)
+PY
+)
+if command -v tshark >/dev/null; then
+    for f in "${H2_FILES[@]}"; do
+        tshark -r "$f" -Y 'tcp.len > 0 && !tcp.analysis.retransmission' -T fields -E occurrence=f \
+            -e tcp.stream -e tcp.srcport -e tcp.payload 2>/dev/null || true
+        echo "#END"
+    done | python3 -c "$H2_PY" "$CORPUS/http2" "$CORPUS/hpack"
+else
+    echo "tshark not found: no http2/hpack seeds from captures" >&2
+fi
+
+# --- tls_hello --------------------------------------------------------------------------
+# The TLS captures, per TCP stream (client = first sender, must start with a handshake
+# record). Seeds: the ClientHello, ServerHello and Certificate bodies (after the 4-byte
+# handshake header), and the record streams as the target splits them: client records,
+# then server records, the shorter side padded (an application-data record) to equal
+# length; once up to the first ChangeCipherSpec, once with a few records more.
+TLS_FILES=()
+for f in /work/shared/captures/tls/*.pcap /work/shared/captures/formats/pcapng-22-interfaces.pcapng \
+         "$FUZZ_DIR"/../captures/tls-alpn.pcap; do
+    [[ -f "$f" ]] && TLS_FILES+=("$f")
+done
+TLS_PY=$(cat <<'PY'
+import hashlib, os, sys
+
+out = sys.argv[1]
+STREAMS_PER_FILE = 8
+MAX_SIDE = 30000
+total = 0
+
+def write(seed):
+    global total
+    if not seed:
+        return
+    with open(os.path.join(out, hashlib.sha1(seed).hexdigest()), 'wb') as fh:
+        fh.write(seed)
+    total += 1
+
+def records(data):
+    at = 0
+    while at + 5 <= len(data):
+        n = int.from_bytes(data[at + 3:at + 5], 'big')
+        yield data[at:at + 5 + n]
+        at += 5 + n
+
+def side_streams(data):
+    """(records up to the first ChangeCipherSpec, records with a few more, handshake bytes)"""
+    short, long_, hs, extra, ccs = b'', b'', b'', 0, False
+    for r in records(data):
+        if len(long_) + len(r) > MAX_SIDE or extra >= 3:
+            break
+        long_ += r
+        if r[0] in (20, 23):
+            ccs = True
+        if ccs:
+            extra += 1
+            continue
+        short += r
+        if r[0] == 22:
+            hs += r[5:]
+    return short, long_, hs
+
+def pad(b, n):
+    d = n - len(b)
+    if d >= 5:
+        return b + bytes([23, 3, 3]) + (d - 5).to_bytes(2, 'big') + bytes(d - 5)
+    return b + bytes(d)
+
+def flush(streams):
+    for msgs in list(streams.values())[:STREAMS_PER_FILE]:
+        client = msgs[0][0]
+        c = b''.join(p for port, p in msgs if port == client)
+        s = b''.join(p for port, p in msgs if port != client)
+        if c[:2] != b'\x16\x03':
+            continue
+        cs, cl, chs = side_streams(c)
+        ss, sl, shs = side_streams(s)
+        for a, b in ((cs, ss), (cl, sl)):
+            n = max(len(a), len(b))
+            write(pad(a, n) + pad(b, n))
+        for hs, wanted in ((chs, (1,)), (shs, (2, 11))):
+            at = 0
+            while at + 4 <= len(hs):
+                kind, n = hs[at], int.from_bytes(hs[at + 1:at + 4], 'big')
+                if kind in wanted:
+                    write(hs[at + 4:at + 4 + n])
+                at += 4 + n
+
+streams = {}
+for line in sys.stdin:
+    line = line.rstrip('\n')
+    if line == '#END':
+        flush(streams)
+        streams = {}
+        continue
+    parts = line.split('\t')
+    if len(parts) < 3 or not parts[2]:
+        continue
+    try:
+        payload = bytes.fromhex(parts[2].replace(':', ''))
+    except ValueError:
+        continue
+    streams.setdefault(parts[0], []).append((parts[1], payload))
+print(f"tls_hello: {total} seeds", file=sys.stderr)
+PY
+)
+if command -v tshark >/dev/null; then
+    for f in "${TLS_FILES[@]}"; do
+        tshark -r "$f" -Y 'tcp.len > 0 && !tcp.analysis.retransmission' -T fields -E occurrence=f \
+            -e tcp.stream -e tcp.srcport -e tcp.payload 2>/dev/null || true
+        echo "#END"
+    done | python3 -c "$TLS_PY" "$CORPUS/tls_hello"
+else
+    echo "tshark not found: no tls_hello seeds from captures" >&2
+fi
+
+for t in capture decode http1 tcp http2 hpack tls_hello; do
     printf '%-8s %5d files\n' "$t" "$(find "$CORPUS/$t" -type f | wc -l)"
 done
