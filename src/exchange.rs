@@ -222,6 +222,13 @@ impl fmt::Display for Note {
     }
 }
 
+/// Adds a note to a list being collected before an exchange exists, once.
+pub fn push_note(notes: &mut Vec<Note>, n: Note) {
+    if !notes.contains(&n) {
+        notes.push(n);
+    }
+}
+
 /// One request/response pair (either side may be missing).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exchange {

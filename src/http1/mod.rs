@@ -17,7 +17,7 @@ pub mod head;
 
 use std::collections::{BTreeSet, VecDeque};
 
-use crate::exchange::{socket, Body, Exchange, Head, Message, Note, Proto};
+use crate::exchange::{push_note, socket, Body, Exchange, Head, Message, Note, Proto};
 use crate::source::Timestamp;
 use crate::stats::Stats;
 use crate::tcp::{FlowEvent, FlowInfo, Side, StreamApp};
@@ -1156,12 +1156,6 @@ impl Connection {
             self.abandon(side, ctx);
         }
         self.flush_all(info, ctx);
-    }
-}
-
-fn push_note(notes: &mut Vec<Note>, n: Note) {
-    if !notes.contains(&n) {
-        notes.push(n);
     }
 }
 

@@ -25,7 +25,9 @@ pub mod huffman;
 
 use std::collections::BTreeMap;
 
-use crate::exchange::{socket, Body, Exchange, Head, Message, Note, Proto, Span, StartLine};
+use crate::exchange::{
+    push_note, socket, Body, Exchange, Head, Message, Note, Proto, Span, StartLine,
+};
 use crate::http1::{body, Ctx};
 use crate::source::Timestamp;
 use crate::stats::Stats;
@@ -110,7 +112,7 @@ pub struct Connection {
     decoders: [hpack::Decoder; 2],
     blocks: [Option<Block>; 2],
     streams: BTreeMap<u32, Stream>,
-    /// The stream id the upgraded HTTP/1 request became (h2c), until answered.
+    /// The connection's start (the preface) was not seen: new streams are noted midstream.
     midstream: bool,
 }
 
@@ -519,12 +521,6 @@ enum Work {
 /// DATA bytes are copied only as far as any body limit could want them.
 fn keep_prefix(bytes: &[u8]) -> Vec<u8> {
     bytes[..bytes.len().min(1 << 20)].to_vec()
-}
-
-fn push_note(notes: &mut Vec<Note>, n: Note) {
-    if !notes.contains(&n) {
-        notes.push(n);
-    }
 }
 
 /// Builds a message from a stream part: pseudo-header fields give the start line, all

@@ -12,7 +12,7 @@ connection one [`Exchange`] with `proto: tls` carries it all.
 
 pub mod hello;
 
-use crate::exchange::{socket, Exchange, Note, Proto};
+use crate::exchange::{push_note, socket, Exchange, Note, Proto};
 use crate::http1::Ctx;
 use crate::source::Timestamp;
 use crate::tcp::{FlowEvent, FlowInfo, Side};
@@ -88,9 +88,7 @@ impl Connection {
                 let d = &mut self.dirs[side as usize];
                 d.encrypted = true;
                 d.record.clear();
-                if !self.notes.contains(&Note::Gap) {
-                    self.notes.push(Note::Gap);
-                }
+                push_note(&mut self.notes, Note::Gap);
             }
             FlowEvent::Fin { .. } => {}
             FlowEvent::Close { .. } => self.close(info, ctx),
@@ -118,11 +116,12 @@ impl Connection {
                 if d.record.len() < 5 {
                     return;
                 }
+                // A record is counted once, when its header is complete.
+                self.info.records[count] += 1;
+                self.info.bytes[count] += u16::from_be_bytes([d.record[3], d.record[4]]) as u64;
             }
             let kind = d.record[0];
             let len = u16::from_be_bytes([d.record[3], d.record[4]]) as usize;
-            self.info.records[count] += 1;
-            self.info.bytes[count] += len as u64;
             if kind != 22 || d.encrypted || d.handshake.len() + len > MAX_HANDSHAKE {
                 if kind == 20 || kind == 23 || d.handshake.len() + len > MAX_HANDSHAKE {
                     d.encrypted = true;
@@ -137,9 +136,6 @@ impl Connection {
             d.record.extend_from_slice(&input[..n]);
             input = &input[n..];
             if d.record.len() - 5 < len {
-                // Counted once the record completes.
-                self.info.records[count] -= 1;
-                self.info.bytes[count] -= len as u64;
                 return;
             }
             let payload = d.record.split_off(5);
