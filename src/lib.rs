@@ -14,6 +14,7 @@ pub mod decode;
 pub mod exchange;
 pub mod http1;
 pub mod http2;
+pub mod infer;
 pub mod inputs;
 pub mod output;
 pub mod pipeline;

@@ -1,0 +1,8 @@
+/*!
+Inference: from exchanges to what an API is. Path templates, parameters, JSON schemas,
+authentication schemes and sensitive data, each learnt from traffic and kept as
+mergeable, order-independent summaries (see docs/inventory.md).
+*/
+
+pub mod pii;
+pub mod schema;

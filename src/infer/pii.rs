@@ -1,0 +1,1 @@
+//! Sensitive data detectors (filled in by the PII work).

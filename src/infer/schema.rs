@@ -1,0 +1,1 @@
+//! JSON schema inference (filled in by the schema work).
