@@ -5,4 +5,7 @@ mergeable, order-independent summaries (see docs/inventory.md).
 */
 
 pub mod pii;
+pub mod segment;
+pub mod sketch;
+pub mod template;
 pub mod schema;
