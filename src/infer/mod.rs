@@ -4,6 +4,7 @@ authentication schemes and sensitive data, each learnt from traffic and kept as
 mergeable, order-independent summaries (see docs/inventory.md).
 */
 
+pub mod auth;
 pub mod pii;
 pub mod segment;
 pub mod sketch;

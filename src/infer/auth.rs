@@ -1,0 +1,321 @@
+/*!
+How a request authenticates: the scheme, never the secret.
+
+A request may carry several credentials (a session cookie and an API key); each is
+reported as a scheme key:
+
+| key                         | seen as                                              |
+|-----------------------------|------------------------------------------------------|
+| `basic`                     | `Authorization: Basic`                               |
+| `bearer`                    | `Authorization: Bearer` (a JWT's header and claims are read: `alg`, `iss`, `aud`, whether `exp` is set) |
+| `digest`, `negotiate`, `ntlm`, `aws_sigv4`, `authorization:<scheme>` | other `Authorization` schemes |
+| `api_key:header:<name>`     | a header whose name says it carries a key or token   |
+| `api_key:query:<name>`      | a query parameter so named (`api_key`, `access_token`...) |
+| `cookie:<name>`             | a session-like cookie                                |
+| `none`                      | none of the above                                    |
+
+Identities are the credential's subject (Basic user name, JWT `iss`+`sub`) or, for opaque
+tokens and keys, the token itself, given to the caller only to be hashed with the
+inventory's salt: the inventory counts distinct callers without storing who they are.
+*/
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use crate::exchange::Head;
+
+/// What a JWT's header and claims say, without its signature or subject.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JwtInfo {
+    pub alg: String,
+    pub iss: Option<String>,
+    pub aud: Vec<String>,
+    pub has_exp: bool,
+}
+
+/// One credential found on a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// The scheme key (see the module doc).
+    pub key: String,
+    /// Material identifying the caller, to be hashed; never stored.
+    pub identity: Option<Vec<u8>>,
+    /// For bearer tokens that are JWTs.
+    pub jwt: Option<JwtInfo>,
+}
+
+const KEY_HEADERS: &[&str] = &[
+    "x-api-key",
+    "api-key",
+    "apikey",
+    "x-apikey",
+    "x-api-token",
+    "x-auth-token",
+    "x-access-token",
+    "x-token",
+    "x-key",
+    "ocp-apim-subscription-key",
+    "x-goog-api-key",
+    "x-functions-key",
+    "x-amz-security-token",
+    "private-token",
+    "x-vault-token",
+];
+
+/// Whether a header name says it carries a key or token.
+pub fn is_key_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    KEY_HEADERS.contains(&n.as_str())
+        || (n.starts_with("x-")
+            && (n.contains("api-key") || n.contains("apikey") || n.ends_with("-token")))
+}
+
+/// Whether a query parameter name says it carries a key or token.
+pub fn is_key_param(name: &str) -> bool {
+    matches!(
+        name.to_ascii_lowercase().as_str(),
+        "api_key" | "apikey" | "api-key" | "key" | "access_token" | "token" | "auth" | "auth_token"
+            | "client_secret" | "sig" | "signature" | "x-amz-signature"
+    )
+}
+
+/// Whether a cookie name looks like a session or auth cookie.
+pub fn is_session_cookie(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n.contains("session")
+        || n.contains("sess")
+        || n == "sid"
+        || n.ends_with("_sid")
+        || n.contains("auth")
+        || n.contains("token")
+        || n.contains("jwt")
+        || n == "connect.sid"
+}
+
+fn b64url(s: &str) -> Option<Vec<u8>> {
+    if s.len() > 16 * 1024 {
+        return None;
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s.trim_end_matches('='))
+        .ok()
+}
+
+/// Reads a JWT's header and claims (the signature is neither checked nor kept).
+/// Returns the information and the identity material (`iss` and `sub`).
+pub fn read_jwt(token: &str) -> Option<(JwtInfo, Option<Vec<u8>>)> {
+    let mut parts = token.split('.');
+    let (h, c) = (parts.next()?, parts.next()?);
+    parts.next()?;
+    let header: serde_json::Value = serde_json::from_slice(&b64url(h)?).ok()?;
+    let alg = header.get("alg")?.as_str()?.chars().take(16).collect();
+    let claims: serde_json::Value = serde_json::from_slice(&b64url(c)?).ok()?;
+    let short = |v: &serde_json::Value| v.as_str().map(|s| s.chars().take(128).collect::<String>());
+    let aud = match claims.get("aud") {
+        Some(serde_json::Value::Array(a)) => a.iter().filter_map(short).take(4).collect(),
+        Some(v) => short(v).into_iter().collect(),
+        None => Vec::new(),
+    };
+    let iss = claims.get("iss").and_then(short);
+    let sub = claims.get("sub").map(|s| s.to_string());
+    let identity = sub.map(|s| format!("{}\u{0}{s}", iss.as_deref().unwrap_or("")).into_bytes());
+    Some((
+        JwtInfo {
+            alg,
+            iss,
+            aud,
+            has_exp: claims.get("exp").is_some(),
+        },
+        identity,
+    ))
+}
+
+fn authorization(value: &[u8]) -> Credential {
+    let text = String::from_utf8_lossy(value);
+    let text = text.trim();
+    let (scheme, rest) = text.split_once(' ').unwrap_or((text, ""));
+    let rest = rest.trim();
+    let lower = scheme.to_ascii_lowercase();
+    match lower.as_str() {
+        "basic" => {
+            let user = base64::engine::general_purpose::STANDARD
+                .decode(rest)
+                .ok()
+                .map(|d| d.split(|&b| b == b':').next().unwrap_or_default().to_vec());
+            Credential {
+                key: "basic".into(),
+                identity: user,
+                jwt: None,
+            }
+        }
+        "bearer" => match read_jwt(rest) {
+            Some((jwt, identity)) => Credential {
+                key: "bearer".into(),
+                identity: identity.or_else(|| Some(rest.as_bytes().to_vec())),
+                jwt: Some(jwt),
+            },
+            None => Credential {
+                key: "bearer".into(),
+                identity: Some(rest.as_bytes().to_vec()),
+                jwt: None,
+            },
+        },
+        "digest" | "negotiate" | "ntlm" => Credential {
+            key: lower.clone(),
+            identity: None,
+            jwt: None,
+        },
+        "aws4-hmac-sha256" => Credential {
+            key: "aws_sigv4".into(),
+            identity: rest
+                .split("Credential=")
+                .nth(1)
+                .and_then(|c| c.split('/').next())
+                .map(|k| k.as_bytes().to_vec()),
+            jwt: None,
+        },
+        _ => {
+            let name: String = lower
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .take(32)
+                .collect();
+            Credential {
+                key: format!("authorization:{name}"),
+                identity: Some(rest.as_bytes().to_vec()),
+                jwt: None,
+            }
+        }
+    }
+}
+
+/// Every credential on a request: its headers and its query parameters (name, value).
+pub fn credentials(head: &Head, query: &[(String, String)]) -> Vec<Credential> {
+    let mut out = Vec::new();
+    for (name, value) in head.headers() {
+        let Ok(name) = std::str::from_utf8(name) else {
+            continue;
+        };
+        if name.eq_ignore_ascii_case("authorization") {
+            out.push(authorization(value));
+        } else if name.eq_ignore_ascii_case("cookie") {
+            for pair in value.split(|&b| b == b';') {
+                let pair = String::from_utf8_lossy(pair);
+                let (n, v) = pair.split_once('=').unwrap_or((&pair, ""));
+                let n = n.trim();
+                if is_session_cookie(n) {
+                    out.push(Credential {
+                        key: format!("cookie:{}", n.to_ascii_lowercase()),
+                        identity: Some(v.trim().as_bytes().to_vec()),
+                        jwt: read_jwt(v.trim()).map(|(j, _)| j),
+                    });
+                }
+            }
+        } else if is_key_header(name) {
+            out.push(Credential {
+                key: format!("api_key:header:{}", name.to_ascii_lowercase()),
+                identity: Some(value.to_vec()),
+                jwt: std::str::from_utf8(value).ok().and_then(read_jwt).map(|(j, _)| j),
+            });
+        }
+    }
+    for (n, v) in query {
+        if is_key_param(n) && !v.is_empty() {
+            out.push(Credential {
+                key: format!("api_key:query:{}", n.to_ascii_lowercase()),
+                identity: Some(v.as_bytes().to_vec()),
+                jwt: read_jwt(v).map(|(j, _)| j),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    out.dedup_by(|a, b| a.key == b.key);
+    out
+}
+
+/// The scheme part of a key: `api_key:header:x-api-key` is `api_key`.
+pub fn scheme_of(key: &str) -> &str {
+    key.split(':').next().unwrap_or(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::StartLine;
+
+    fn head(headers: &[(&str, &str)]) -> Head {
+        let mut raw = b"GET / HTTP/1.1\r\n".to_vec();
+        let mut spans = Vec::new();
+        for (n, v) in headers {
+            let ns = raw.len() as u32;
+            raw.extend_from_slice(n.as_bytes());
+            let ne = raw.len() as u32;
+            raw.extend_from_slice(b": ");
+            let vs = raw.len() as u32;
+            raw.extend_from_slice(v.as_bytes());
+            let ve = raw.len() as u32;
+            raw.extend_from_slice(b"\r\n");
+            spans.push(((ns, ne), (vs, ve)));
+        }
+        Head::new(
+            raw,
+            StartLine::Request {
+                method: (0, 3),
+                target: (4, 5),
+                version: (6, 14),
+            },
+            spans,
+        )
+    }
+
+    fn jwt(header: &str, claims: &str) -> String {
+        let e = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!("{}.{}.c2lnbmF0dXJl", e(header), e(claims))
+    }
+
+    #[test]
+    fn schemes() {
+        let token = jwt(
+            r#"{"alg":"HS256","typ":"JWT"}"#,
+            r#"{"iss":"https://id.example.com","aud":["shop"],"sub":"u-17","exp":1900000000}"#,
+        );
+        let bearer = format!("Bearer {token}");
+        let h = head(&[
+            ("Authorization", &bearer),
+            ("Cookie", "theme=dark; session=abc123; _ga=1"),
+            ("X-API-Key", "k-123"),
+        ]);
+        let creds = credentials(&h, &[("api_key".into(), "q".into()), ("page".into(), "2".into())]);
+        let keys: Vec<&str> = creds.iter().map(|c| c.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["api_key:header:x-api-key", "api_key:query:api_key", "bearer", "cookie:session"]
+        );
+        let b = &creds[2];
+        let j = b.jwt.clone().unwrap_or_default();
+        assert_eq!(j.alg, "HS256");
+        assert_eq!(j.iss.as_deref(), Some("https://id.example.com"));
+        assert_eq!(j.aud, ["shop"]);
+        assert!(j.has_exp);
+        let id = b.identity.clone().unwrap_or_default();
+        assert!(!String::from_utf8_lossy(&id).contains("c2lnbmF0dXJl"));
+    }
+
+    #[test]
+    fn basic_identity_is_the_user_name_only() {
+        let h = head(&[("authorization", "Basic YWxpY2U6czNjcjN0")]); // alice:s3cr3t
+        let c = credentials(&h, &[]);
+        assert_eq!(c[0].key, "basic");
+        assert_eq!(c[0].identity.as_deref(), Some(&b"alice"[..]));
+    }
+
+    #[test]
+    fn odd_input_never_panics() {
+        for v in ["", "Bearer", "Basic !!!", "Bearer a.b.c", "Bearer eyJ.eyJ.", "AWS4-HMAC-SHA256 Credential=AKID/2026", "Token abc"] {
+            let h = head(&[("Authorization", v)]);
+            let _ = credentials(&h, &[]);
+        }
+        let none = jwt(r#"{"alg":"none"}"#, r#"{"sub":1}"#);
+        assert_eq!(read_jwt(&none).map(|(j, _)| j.alg), Some("none".into()));
+    }
+}
