@@ -19,14 +19,16 @@
 #        ws           ws_echo.py serve on 18084 (python3 stdlib WebSocket + HTTP/1.1)
 #        tls          openssl s_server -www -alpn h2,http/1.1 on 18085 (self-signed cert for
 #                     api.test.internal made on the fly)
-#   2. starts `tcpdump -i lo -s 0 -U -w ... 'tcp port P ...'` on only that capture's ports
+#        shop         shop_api.py serve on 18086 (Flask app, 34 routes, keep-alive WSGI gateway)
+#   2. starts `tcpdump -i lo -s 0 -B 65536 -U -w ... 'tcp port P ...'` on only that capture's ports
 #      (18080/18081 for none/h1/h2c, the one port above otherwise) and waits until it is
 #      listening, so other loopback traffic never gets in;
 #   3. runs a fixed set of clients (curl, a raw-socket pipelining client in python3,
 #      wrk with a request-count-bounded lua script, nghttp, h2load, grpc_shop.py client,
-#      ws_echo.py client, openssl s_client), all to 127.0.0.1 only;
+#      ws_echo.py client, openssl s_client, shop_api.py client), all to 127.0.0.1 only;
 #   4. stops the servers (nginx gracefully, so proxy keep-alive connections are closed on the
-#      wire), then tcpdump (SIGINT), and moves <name>.pcap (and <name>.keylog for tls) here;
+#      wire), then tcpdump (SIGINT), and moves <name>.pcap (and <name>.keylog for tls,
+#      <name>.secrets.txt for shop) here; shop captures also (re)write shop-api.routes.tsv;
 #   5. writes tshark's view <name>.requests.tsv with groundtruth.sh (copy of
 #      /work/shared/captures/groundtruth.sh; override with GROUNDTRUTH=/path) and
 #      checks the row count against the table below.
@@ -36,10 +38,12 @@
 #                      nghttp2-client nghttp2-server
 #   python3 -m pip install grpcio   (grpc capture; into the python3 on PATH; for Debian's
 #                                    /usr/bin/python3 use apt-get install -y python3-grpcio)
+#   python3 -m pip install flask    (shop captures; tested with Flask 3.1.3; Debian:
+#                                    apt-get install -y python3-flask)
 #   Only the tools of the selected captures are required; a missing one is an error,
 #   except nghttp for h2c-nghttp, which is then skipped.
 #
-# Ports 18080-18085 (those of the selected captures) must be free.  Outputs are overwritten.
+# Ports 18080-18086 (those of the selected captures) must be free.  Outputs are overwritten.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -52,15 +56,16 @@ FILTER="tcp port $WEB_PORT or tcp port $API_PORT"
 FIXED_MTIME=1704067200   # 2024-01-01T00:00:00Z: static files get stable ETag/Last-Modified
 H1_ARGS="-d tcp.port==$WEB_PORT,http -d tcp.port==$API_PORT,http"
 H2_ARGS="-d tcp.port==$WEB_PORT,http2 -d tcp.port==$API_PORT,http"
-# standalone servers, one port each (18086-18089 are reserved for later captures)
+# standalone servers, one port each (18087-18089 are reserved for later captures)
 H2D_PORT=18082    # nghttpd, HTTP/2 cleartext with prior knowledge
 GRPC_PORT=18083   # grpc_shop.py
 WS_PORT=18084     # ws_echo.py
 TLS_PORT=18085    # openssl s_server
 TLS_HOST=api.test.internal
+SHOP_PORT=18086   # shop_api.py (Flask)
 H2D="http://$ADDR:$H2D_PORT"
 
-# name | servers (none/h1/h2c/nghttpd/grpc/ws/tls, see above) | tshark args | expected TSV rows |
+# name | servers (none/h1/h2c/nghttpd/grpc/ws/tls/shop, see above) | tshark args | expected TSV rows |
 #   of which no-response | description
 CAPTURES="\
 keepalive-curl|none|$H1_ARGS|10|0|one curl run, 10 requests (GET/POST/PUT/DELETE; 200/201/204/404) on one keep-alive connection to the python API
@@ -75,6 +80,8 @@ h2-prior-knowledge|nghttpd|-d tcp.port==$H2D_PORT,http2|57|0|nghttpd h2c: nghttp
 grpc|grpc|-d tcp.port==$GRPC_PORT,http2|6|0|python grpcio, one channel: GetProduct x2, ListProducts x2, server-streaming WatchPrices (5 messages), GetProduct NOT_FOUND
 websocket|ws|-d tcp.port==$WS_PORT,http|2|0|stdlib WebSocket: upgrade (101) + text/binary/ping/fragmented frames both ways + close; then a plain GET on a new connection
 tls-alpn|tls|-d tcp.port==$TLS_PORT,tls -o tls.keylog_file:tls-alpn.keylog -o http.desegment_body:FALSE|2|0|openssl s_server (ALPN h2,http/1.1): curl --http1.1 TLS 1.2 and TLS 1.3 (SNI api.test.internal, key log kept), s_client ALPN h2 without data
+shop-api-a|shop|-d tcp.port==$SHOP_PORT,http|2500|0|Flask shop API (34 routes, bearer/basic/api-key/cookie auth, PII): shop_api.py client seed 1, 2500 requests on 4 keep-alive connections with reconnects
+shop-api-b|shop|-d tcp.port==$SHOP_PORT,http|1500|0|the same Flask shop API: shop_api.py client seed 2, 1500 requests (other ids, every route again)
 "
 
 die() { echo "record.sh: error: $*" >&2; exit 1; }
@@ -86,8 +93,8 @@ SELECTED=()
 for a in "$@"; do
   case "$a" in
     --no-tsv) WANT_TSV=0 ;;
-    --list) printf '%s' "$CAPTURES" | awk -F'|' '{printf "%-20s %-7s %3s rows  %s\n", $1, $2, $4, $6}'; exit 0 ;;
-    -h|--help) sed -n '2,42p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --list) printf '%s' "$CAPTURES" | awk -F'|' '{printf "%-20s %-7s %4s rows  %s\n", $1, $2, $4, $6}'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ {exit} NR > 1' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option $a (try --help)" ;;
     *) printf '%s' "$CAPTURES" | grep -q "^$a|" || die "unknown capture '$a' (try --list)"
        SELECTED+=("$a") ;;
@@ -106,6 +113,7 @@ ports_of_mode() {  # ports a capture's servers listen on (= the ports tcpdump re
     grpc) echo "$GRPC_PORT" ;;
     ws) echo "$WS_PORT" ;;
     tls) echo "$TLS_PORT" ;;
+    shop) echo "$SHOP_PORT" ;;
   esac
 }
 pkg_of_tool() {  # Debian package (or pip hint) providing a tool
@@ -118,11 +126,13 @@ pkg_of_tool() {  # Debian package (or pip hint) providing a tool
 need=(tcpdump curl python3 timeout)
 [ "$WANT_TSV" = 1 ] && need+=(tshark)
 NEED_GRPCIO=0
+NEED_FLASK=0
 for n in "${SELECTED[@]}"; do
   case "$(mode_of "$n")" in
     h1|h2c) need+=(nginx) ;;
     nghttpd) need+=(nghttpd nghttp h2load) ;;
     grpc) NEED_GRPCIO=1 ;;
+    shop) NEED_FLASK=1 ;;
     tls) need+=(openssl) ;;
   esac
   [ "$n" = load-wrk ] && need+=(wrk)
@@ -135,14 +145,21 @@ if [ "$NEED_GRPCIO" = 1 ] && command -v python3 >/dev/null 2>&1 \
     && ! python3 -c 'import grpc' >/dev/null 2>&1; then
   missing+=(grpcio)
 fi
+if [ "$NEED_FLASK" = 1 ] && command -v python3 >/dev/null 2>&1 \
+    && ! python3 -c 'import flask' >/dev/null 2>&1; then
+  missing+=(flask)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   hint=""
-  pkgs="$(for t in "${missing[@]}"; do [ "$t" = grpcio ] || pkg_of_tool "$t"; done | sort -u | paste -sd' ')"
+  pkgs="$(for t in "${missing[@]}"; do case "$t" in grpcio|flask) ;; *) pkg_of_tool "$t" ;; esac; done | sort -u | paste -sd' ')"
   [ -n "$pkgs" ] && hint="
   install them with: apt-get install -y $pkgs"
   printf '%s\n' "${missing[@]}" | grep -qx grpcio && hint="$hint
   install python grpcio with: $(command -v python3) -m pip install grpcio
   (for Debian's own /usr/bin/python3: apt-get install -y python3-grpcio)"
+  printf '%s\n' "${missing[@]}" | grep -qx flask && hint="$hint
+  install python flask with: $(command -v python3) -m pip install flask
+  (for Debian's own /usr/bin/python3: apt-get install -y python3-flask)"
   die "missing tools for the selected captures: ${missing[*]}$hint
   (or select other captures by name, see --list; --no-tsv skips the tshark step)"
 fi
@@ -167,7 +184,7 @@ done
 
 # ---------------------------------------------------------------------------- temp dir, cleanup
 WORK="$(mktemp -d /tmp/specter-record.XXXXXX)"
-API_PID="" ; NGINX_PID="" ; SRV_PID="" ; TCPDUMP_PID=""   # SRV_PID: nghttpd/grpc/ws/tls server
+API_PID="" ; NGINX_PID="" ; SRV_PID="" ; TCPDUMP_PID=""   # SRV_PID: nghttpd/grpc/ws/tls/shop server
 kill_wait() {  # $1 pid, $2 signal: signal, wait up to 5 s, then SIGKILL
   local pid="$1" sig="$2" i
   [ -n "$pid" ] || return 0
@@ -397,7 +414,10 @@ start_nginx() {  # $1 = h1 | h2c
 start_tcpdump() {  # $1 = output file, $2 = capture filter (default: the nginx/API ports)
   local i
   : >"$WORK/logs/tcpdump.err"
-  tcpdump -i lo -s 0 -U --immediate-mode -Z root -n -w "$1" "${2:-$FILTER}" 2>"$WORK/logs/tcpdump.err" &
+  # -B: 64 MiB kernel buffer. In immediate mode each ring slot holds one whole packet (up to the
+  # 64 KiB loopback MTU), so the default 2 MiB buffer holds a few dozen packets and drops bursts
+  # (the first shop-api-b recording lost 40).
+  tcpdump -i lo -s 0 -B 65536 -U --immediate-mode -Z root -n -w "$1" "${2:-$FILTER}" 2>"$WORK/logs/tcpdump.err" &
   TCPDUMP_PID=$!
   for i in $(seq 1 100); do
     grep -q "listening on" "$WORK/logs/tcpdump.err" && break
@@ -462,6 +482,11 @@ start_tls() {  # fresh self-signed cert for $TLS_HOST (+ www.test.internal), s_s
     -alpn h2,http/1.1 -www </dev/null >"$WORK/logs/tls.out" 2>"$WORK/logs/tls.err" &
   SRV_PID=$!
   wait_listen "$TLS_PORT" "openssl s_server"
+}
+start_shop() {
+  python3 "$HERE/shop_api.py" serve "$SHOP_PORT" >"$WORK/logs/shop.out" 2>"$WORK/logs/shop.err" &
+  SRV_PID=$!
+  wait_listen "$SHOP_PORT" "shop_api.py"
 }
 
 # ---------------------------------------------------------------------------- clients
@@ -573,6 +598,17 @@ cap_tls_alpn() {  # key log of every connection -> tls-alpn.keylog next to the c
   printf '%s\n' "$out" | grep -q '^ALPN protocol: h2'
 }
 
+shop_client() {  # $1 name, $2 seed, $3 requests: the generator, then the route table
+  local name="$1"
+  timeout 120 python3 "$HERE/shop_api.py" client "$SHOP_PORT" "$2" "$3" "$WORK/out/$name.secrets.txt" || return 1
+  python3 "$HERE/shop_api.py" routes >"$HERE/shop-api.routes.tsv.tmp" || return 1
+  mv "$HERE/shop-api.routes.tsv.tmp" "$HERE/shop-api.routes.tsv"
+}
+
+cap_shop_api_a() { shop_client shop-api-a 1 2500; }
+
+cap_shop_api_b() { shop_client shop-api-b 2 1500; }
+
 # ---------------------------------------------------------------------------- driver
 tsv_rows() { echo $(($(wc -l <"$1") - 1)); }
 
@@ -591,7 +627,7 @@ write_registry() {  # tshark-args.tsv: per-capture tshark options, the format gr
 FAILED=()
 SUMMARY=()
 record() {  # $1 name
-  local name="$1" mode args expected noresp desc pcap rows nr filter f
+  local name="$1" mode args expected noresp desc pcap rows nr filter f dropped
   IFS='|' read -r _ mode args expected noresp desc < <(printf '%s' "$CAPTURES" | grep "^$name|")
   if [ "$mode" = h2c ] && [ "$HAVE_NGHTTP" = 0 ]; then
     log "skipping $name: nghttp not installed (apt-get install -y nghttp2-client)"
@@ -606,6 +642,7 @@ record() {  # $1 name
     grpc) start_grpc ;;
     ws) start_ws ;;
     tls) start_tls ;;
+    shop) start_shop ;;
     *) die "capture $name: unknown server mode '$mode'" ;;
   esac
   filter="$(ports_of_mode "$mode" | awk '{for (i = 1; i <= NF; i++) printf "%stcp port %s", (i > 1 ? " or " : ""), $i}')"
@@ -621,6 +658,10 @@ record() {  # $1 name
   sleep 0.5
   kill_wait "$TCPDUMP_PID" INT; TCPDUMP_PID=""
   grep -E 'packets (captured|dropped by kernel)' "$WORK/logs/tcpdump.err" | sed 's/^/  tcpdump: /' >&2 || true
+  dropped="$(sed -n 's/^\([0-9]*\) packets dropped by kernel$/\1/p' "$WORK/logs/tcpdump.err")"
+  if [ -n "$dropped" ] && [ "$dropped" != 0 ]; then
+    FAILED+=("$name: tcpdump dropped $dropped packets (kernel buffer)")
+  fi
   [ -s "$pcap" ] || die "no capture written for $name"
   mv "$pcap" "$HERE/$name.pcap"
   chmod 644 "$HERE/$name.pcap"
