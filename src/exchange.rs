@@ -456,7 +456,8 @@ pub struct TlsLine {
     pub server_bytes: u64,
 }
 
-fn tls_version(v: u16) -> String {
+/// A TLS version number as people write it (`1.3`).
+pub fn tls_version(v: u16) -> String {
     match v {
         0x0304 => "1.3".into(),
         0x0303 => "1.2".into(),

@@ -2,16 +2,20 @@
 //! done by the library.
 
 use std::io::{self, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use specter::exchange::Exchange;
+use specter::infer::{self, template, Inventory, Observed};
 use specter::inputs::{self, Input};
 use specter::output::{ExchangeWriter, Format};
 use specter::pipeline::{self, Config};
+use specter::report::{endpoints, openapi};
 use specter::stats::Stats;
+use specter::store::{RunRecord, Store};
 
 /// Exit codes (DESIGN.md): 0 clean, 1 findings matched --fail-on, 2 usage or input error.
 mod exit {
@@ -50,6 +54,78 @@ enum Command {
         #[arg(long)]
         stats: bool,
     },
+    /// Learn the API inventory from captures: endpoints, parameters, schemas, auth, PII.
+    ///
+    /// Reads captures like `exchanges` and merges what they show into the inventory (a
+    /// SQLite file, created if missing): path templates (`/users/{userId}`), query
+    /// parameters, JSON schemas of sampled bodies, authentication schemes (never the
+    /// secrets), sensitive data (masked samples and counts only), and TLS services that
+    /// could not be looked into. Analysing more captures later adds to the inventory; the
+    /// result does not depend on the order captures are read. Each run is recorded in the
+    /// inventory's `runs` table with what it saw and skipped.
+    Analyze {
+        /// Capture files, folders, or `-` for standard input.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        db: DbArg,
+        /// Path hints, one per line: `/files/{path*}` makes the rest of the path one
+        /// parameter, `/teams/{team}` forces a parameter, `/users/new` keeps a literal.
+        /// Hints are stored in the inventory and apply from this run on.
+        #[arg(long, value_name = "FILE")]
+        hints: Option<PathBuf>,
+        /// Print counters of what was seen and what was skipped (and why) to stderr.
+        #[arg(long)]
+        stats: bool,
+    },
+    /// List the endpoints of the inventory.
+    ///
+    /// One line per endpoint: host, method, path template, requests, first and last
+    /// seen, status codes, authentication schemes, kinds of sensitive data and how sure
+    /// the templating is. `--format json` prints `{"endpoints": [...]}` with parameters,
+    /// their evidence, query parameters, content types and where sensitive data was seen.
+    Endpoints {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+        /// Only this host (as in the HOST column).
+        #[arg(long)]
+        host: Option<String>,
+        /// Only this method.
+        #[arg(long)]
+        method: Option<String>,
+    },
+    /// Write the inventory as an OpenAPI 3.0 document (JSON).
+    ///
+    /// Paths with parameters, query parameters, request bodies and responses with the
+    /// JSON schemas inferred from traffic, and security schemes for the credentials seen.
+    #[command(name = "export-openapi")]
+    ExportOpenapi {
+        #[command(flatten)]
+        db: DbArg,
+        /// Write here instead of standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Only this host.
+        #[arg(long)]
+        host: Option<String>,
+    },
+}
+
+/// The inventory file.
+#[derive(clap::Args, Debug)]
+struct DbArg {
+    /// The inventory (SQLite).
+    #[arg(long, value_name = "FILE", default_value = "specter.db")]
+    db: PathBuf,
+}
+
+/// Output formats of `specter endpoints`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ListFormat {
+    Table,
+    Json,
 }
 
 fn main() -> ExitCode {
@@ -75,6 +151,21 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             format,
             stats,
         } => exchanges(&paths, format, stats),
+        Command::Analyze {
+            paths,
+            db,
+            hints,
+            stats,
+        } => analyze(&paths, &db.db, hints.as_deref(), stats),
+        Command::Endpoints {
+            db,
+            format,
+            host,
+            method,
+        } => list_endpoints(&db.db, format, endpoints::Filter { host, method }),
+        Command::ExportOpenapi { db, output, host } => {
+            export_openapi(&db.db, output.as_deref(), host.as_deref())
+        }
     }
 }
 
@@ -98,35 +189,43 @@ fn progress_bar(inputs: &[Input]) -> Option<ProgressBar> {
     Some(bar)
 }
 
-fn exchanges(paths: &[PathBuf], format: Format, show_stats: bool) -> anyhow::Result<u8> {
+/// What a batch of inputs gave.
+struct Batch {
+    stats: Stats,
+    failed: bool,
+    /// Each input with `ok` or its error.
+    results: Vec<(String, String)>,
+}
+
+/// Runs every input through the pipeline; exchanges go to `sink`. A broken input is
+/// reported and the rest still run. `sink` returns an error to stop (a closed pipe).
+fn run_inputs(
+    paths: &[PathBuf],
+    config: Config,
+    sink: &mut dyn FnMut(Exchange) -> io::Result<()>,
+) -> anyhow::Result<Batch> {
     let (inputs, errors) = inputs::expand(paths);
-    let mut failed = !errors.is_empty();
+    let mut batch = Batch {
+        stats: Stats::default(),
+        failed: !errors.is_empty(),
+        results: Vec::new(),
+    };
     for e in &errors {
         eprintln!("specter: {e}");
+        batch.results.push((e.clone(), e.clone()));
     }
-    let stdout = io::stdout().lock();
-    let mut writer = ExchangeWriter::new(io::BufWriter::with_capacity(1 << 16, stdout), format);
     let bar = progress_bar(&inputs);
-    let mut total = Stats::default();
     let mut done_bytes = 0u64;
-    let mut write_error: Option<io::Error> = None;
-    let config = Config {
-        http: specter::http1::Config {
-            // `exchanges` prints lengths, not bodies: keep none.
-            max_body: 0,
-            ..Default::default()
-        },
-        ..Config::default()
-    };
+    let mut sink_error: Option<io::Error> = None;
     for input in &inputs {
         let name = input.name();
         if let Some(bar) = &bar {
             bar.set_message(name.clone());
         }
-        let mut sink = |ex: specter::exchange::Exchange| {
-            if write_error.is_none() {
-                if let Err(e) = writer.write(&ex) {
-                    write_error = Some(e);
+        let mut each = |ex: Exchange| {
+            if sink_error.is_none() {
+                if let Err(e) = sink(ex) {
+                    sink_error = Some(e);
                 }
             }
         };
@@ -136,37 +235,199 @@ fn exchanges(paths: &[PathBuf], format: Format, show_stats: bool) -> anyhow::Res
             }
         };
         let (stats, result) = match input {
-            Input::Stdin => pipeline::run_capture(io::stdin(), config, &mut sink, &mut on_progress),
+            Input::Stdin => pipeline::run_capture(io::stdin(), config, &mut each, &mut on_progress),
             Input::File(path) => match std::fs::File::open(path) {
-                Ok(f) => pipeline::run_capture(f, config, &mut sink, &mut on_progress),
+                Ok(f) => pipeline::run_capture(f, config, &mut each, &mut on_progress),
                 Err(e) => {
                     eprintln!("specter: {name}: {e}");
-                    failed = true;
+                    batch.failed = true;
+                    batch.results.push((name, e.to_string()));
                     continue;
                 }
             },
         };
         done_bytes += input.size().unwrap_or(0);
-        total.merge(&stats);
-        if let Err(e) = result {
-            let msg = format!("specter: {name}: {e} (packets before it were analysed)");
-            match &bar {
-                Some(bar) => bar.println(msg),
-                None => eprintln!("{msg}"),
+        batch.stats.merge(&stats);
+        match result {
+            Err(e) => {
+                let msg = format!("specter: {name}: {e} (packets before it were analysed)");
+                match &bar {
+                    Some(bar) => bar.println(msg),
+                    None => eprintln!("{msg}"),
+                }
+                batch.failed = true;
+                batch.results.push((name, e.to_string()));
             }
-            failed = true;
+            Ok(()) => batch.results.push((name, "ok".into())),
         }
-        if let Some(e) = write_error.take() {
+        if let Some(e) = sink_error.take() {
             return Err(e.into());
         }
     }
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    Ok(batch)
+}
+
+fn exchanges(paths: &[PathBuf], format: Format, show_stats: bool) -> anyhow::Result<u8> {
+    let stdout = io::stdout().lock();
+    let mut writer = ExchangeWriter::new(io::BufWriter::with_capacity(1 << 16, stdout), format);
+    let config = Config {
+        http: specter::http1::Config {
+            // `exchanges` prints lengths, not bodies: keep none.
+            max_body: 0,
+            ..Default::default()
+        },
+        ..Config::default()
+    };
+    let batch = run_inputs(paths, config, &mut |ex| writer.write(&ex))?;
     writer.flush()?;
     if show_stats {
         let mut err = io::stderr().lock();
-        write!(err, "{total}")?;
+        write!(err, "{}", batch.stats)?;
     }
-    Ok(if failed { exit::INPUT_ERROR } else { exit::OK })
+    Ok(if batch.failed {
+        exit::INPUT_ERROR
+    } else {
+        exit::OK
+    })
+}
+
+fn now_text() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64);
+    specter::exchange::format_ts(now)
+}
+
+/// Opens the inventory and the configuration stored in it (salt, hints).
+fn open_inventory(db: &Path) -> anyhow::Result<(Store, infer::Config)> {
+    let store = Store::open(db)?;
+    let config = infer::Config {
+        hints: store.hints()?,
+        salt: store.salt()?,
+        ..Default::default()
+    };
+    Ok((store, config))
+}
+
+fn analyze(
+    paths: &[PathBuf],
+    db: &Path,
+    hints: Option<&Path>,
+    show_stats: bool,
+) -> anyhow::Result<u8> {
+    let started_at = now_text();
+    let (mut store, mut config) = open_inventory(db)?;
+    if let Some(file) = hints {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        let new =
+            template::parse_hints(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        for h in new {
+            if !config.hints.contains(&h) {
+                config.hints.push(h);
+            }
+        }
+    }
+    let mut inv: Inventory = store.load()?;
+    inv.apply_hints(&config);
+    let before: std::collections::BTreeSet<(String, String, String)> = inv
+        .endpoints(&config)
+        .into_iter()
+        .map(|(h, t)| (h, t.method.clone(), t.path()))
+        .collect();
+    let mut observed = Observed::default();
+    let batch = run_inputs(paths, Config::default(), &mut |ex| {
+        inv.observe(&ex, &config, &mut observed);
+        Ok(())
+    })?;
+    let after = inv.endpoints(&config);
+    let new = after
+        .iter()
+        .filter(|(h, t)| !before.contains(&(h.clone(), t.method.clone(), t.path())))
+        .count();
+    let run = RunRecord {
+        started_at,
+        finished_at: now_text(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        inputs: batch.results.clone(),
+        stats: batch.stats.clone(),
+        observed: observed.clone(),
+    };
+    let run_id = store.save(&inv, &config, &run)?;
+    let hosts: std::collections::BTreeSet<&str> = after.iter().map(|(h, _)| h.as_str()).collect();
+    let mut err = io::stderr().lock();
+    writeln!(
+        err,
+        "specter: run {run_id}: {} exchanges from {} files; inventory {}: {} endpoints on {} hosts ({new} new), {} TLS services",
+        observed.exchanges,
+        batch.stats.files,
+        db.display(),
+        after.len(),
+        hosts.len(),
+        inv.tls.len(),
+    )?;
+    if !observed.skipped.is_empty() {
+        let skipped: Vec<String> = observed
+            .skipped
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        writeln!(err, "specter: not inventoried: {}", skipped.join(", "))?;
+    }
+    for (path, why) in inv.hosts.values().flat_map(|t| t.folds.iter()) {
+        writeln!(
+            err,
+            "specter: {path}: words folded into one parameter ({})",
+            why.as_str()
+        )?;
+    }
+    if show_stats {
+        write!(err, "{}", batch.stats)?;
+    }
+    Ok(if batch.failed {
+        exit::INPUT_ERROR
+    } else {
+        exit::OK
+    })
+}
+
+fn existing(db: &Path) -> anyhow::Result<()> {
+    if !db.exists() {
+        anyhow::bail!(
+            "{}: no inventory here; build one with `specter analyze CAPTURE... --db {}`",
+            db.display(),
+            db.display()
+        );
+    }
+    Ok(())
+}
+
+fn list_endpoints(db: &Path, format: ListFormat, filter: endpoints::Filter) -> anyhow::Result<u8> {
+    existing(db)?;
+    let (store, config) = open_inventory(db)?;
+    let inv = store.load()?;
+    let views = endpoints::views(&inv, &config, &filter);
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    match format {
+        ListFormat::Table => endpoints::write_table(&mut out, &views)?,
+        ListFormat::Json => endpoints::write_json(&mut out, &views)?,
+    }
+    out.flush()?;
+    Ok(exit::OK)
+}
+
+fn export_openapi(db: &Path, output: Option<&Path>, host: Option<&str>) -> anyhow::Result<u8> {
+    existing(db)?;
+    let (store, config) = open_inventory(db)?;
+    let inv = store.load()?;
+    let doc = openapi::document(&inv, &config, host);
+    let text = serde_json::to_string_pretty(&doc)? + "\n";
+    match output {
+        Some(p) => std::fs::write(p, text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+        None => io::stdout().lock().write_all(text.as_bytes())?,
+    }
+    Ok(exit::OK)
 }

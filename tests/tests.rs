@@ -4,4 +4,5 @@ mod util;
 
 mod agree;
 mod cli;
+mod inventory;
 mod protocols;

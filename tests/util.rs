@@ -147,3 +147,117 @@ pub fn captures_below(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// Writes a classic pcap (Ethernet) of HTTP conversations over real TCP framing: each
+/// conversation is one connection (handshake, the request and response bytes in
+/// segments of at most 1400 bytes, FIN) from its own client port to 10.0.0.9:80. Used to
+/// feed the whole binary hostile or huge input that no server would produce on demand.
+pub fn write_http_pcap(path: &Path, conversations: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>) {
+    use std::io::Write;
+    let file = std::fs::File::create(path).expect("create pcap");
+    let mut w = std::io::BufWriter::new(file);
+    // Global header: magic, v2.4, snaplen 262144, LINKTYPE_ETHERNET.
+    let mut hdr = Vec::new();
+    hdr.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    hdr.extend_from_slice(&2u16.to_le_bytes());
+    hdr.extend_from_slice(&4u16.to_le_bytes());
+    hdr.extend_from_slice(&[0; 8]);
+    hdr.extend_from_slice(&262_144u32.to_le_bytes());
+    hdr.extend_from_slice(&1u32.to_le_bytes());
+    w.write_all(&hdr).expect("write");
+    let mut usec: u64 = 1_700_000_000_000_000;
+    let mut packet = |w: &mut std::io::BufWriter<std::fs::File>,
+                      from_client: bool,
+                      port: u16,
+                      seq: u32,
+                      ack: u32,
+                      flags: u8,
+                      payload: &[u8]| {
+        let (src, dst, sp, dp) = if from_client {
+            ([10, 0, 0, 5], [10, 0, 0, 9], port, 80)
+        } else {
+            ([10, 0, 0, 9], [10, 0, 0, 5], 80, port)
+        };
+        let b = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4(src, dst, 64)
+            .tcp(sp, dp, seq, 65535);
+        let b = match flags {
+            0x02 => b.syn(),
+            0x12 => b.syn().ack(ack),
+            0x11 => b.fin().ack(ack),
+            _ => b.psh().ack(ack),
+        };
+        let mut buf = Vec::with_capacity(payload.len() + 64);
+        b.write(&mut buf, payload).expect("build packet");
+        usec += 10;
+        let mut rec = Vec::with_capacity(16);
+        rec.extend_from_slice(&((usec / 1_000_000) as u32).to_le_bytes());
+        rec.extend_from_slice(&((usec % 1_000_000) as u32).to_le_bytes());
+        rec.extend_from_slice(&(buf.len() as u32).to_le_bytes());
+        rec.extend_from_slice(&(buf.len() as u32).to_le_bytes());
+        w.write_all(&rec).expect("write");
+        w.write_all(&buf).expect("write");
+    };
+    for (i, (req, resp)) in conversations.into_iter().enumerate() {
+        let port = 1024 + (i % 60_000) as u16;
+        let (mut c, mut s) = (1000u32.wrapping_add(i as u32), 5000u32);
+        packet(&mut w, true, port, c, 0, 0x02, &[]);
+        packet(&mut w, false, port, s, c + 1, 0x12, &[]);
+        c += 1;
+        s += 1;
+        for chunk in req.chunks(1400) {
+            packet(&mut w, true, port, c, s, 0x18, chunk);
+            c = c.wrapping_add(chunk.len() as u32);
+        }
+        for chunk in resp.chunks(1400) {
+            packet(&mut w, false, port, s, c, 0x18, chunk);
+            s = s.wrapping_add(chunk.len() as u32);
+        }
+        packet(&mut w, true, port, c, s, 0x11, &[]);
+        packet(&mut w, false, port, s, c + 1, 0x11, &[]);
+    }
+    w.flush().expect("flush");
+}
+
+/// A fresh temporary path for this test process.
+pub fn temp_path(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("specter-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let p = dir.join(name);
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+/// Runs `specter endpoints --format json` on an inventory and returns the endpoints.
+pub fn endpoints_json(db: &Path) -> Vec<serde_json::Value> {
+    let out = specter(&[
+        "endpoints",
+        "--format",
+        "json",
+        "--db",
+        db.to_str().expect("path"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("endpoints json");
+    v["endpoints"].as_array().cloned().unwrap_or_default()
+}
+
+/// A system tool's path, or None with a printed reason; under CI it must be installed.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI=true but {name} is not installed (.ci/run installs it)");
+        }
+        eprintln!("skipping: {name} not found");
+    }
+    found
+}

@@ -74,8 +74,18 @@ pub fn is_key_header(name: &str) -> bool {
 pub fn is_key_param(name: &str) -> bool {
     matches!(
         name.to_ascii_lowercase().as_str(),
-        "api_key" | "apikey" | "api-key" | "key" | "access_token" | "token" | "auth" | "auth_token"
-            | "client_secret" | "sig" | "signature" | "x-amz-signature"
+        "api_key"
+            | "apikey"
+            | "api-key"
+            | "key"
+            | "access_token"
+            | "token"
+            | "auth"
+            | "auth_token"
+            | "client_secret"
+            | "sig"
+            | "signature"
+            | "x-amz-signature"
     )
 }
 
@@ -215,7 +225,10 @@ pub fn credentials(head: &Head, query: &[(String, String)]) -> Vec<Credential> {
             out.push(Credential {
                 key: format!("api_key:header:{}", name.to_ascii_lowercase()),
                 identity: Some(value.to_vec()),
-                jwt: std::str::from_utf8(value).ok().and_then(read_jwt).map(|(j, _)| j),
+                jwt: std::str::from_utf8(value)
+                    .ok()
+                    .and_then(read_jwt)
+                    .map(|(j, _)| j),
             });
         }
     }
@@ -285,11 +298,19 @@ mod tests {
             ("Cookie", "theme=dark; session=abc123; _ga=1"),
             ("X-API-Key", "k-123"),
         ]);
-        let creds = credentials(&h, &[("api_key".into(), "q".into()), ("page".into(), "2".into())]);
+        let creds = credentials(
+            &h,
+            &[("api_key".into(), "q".into()), ("page".into(), "2".into())],
+        );
         let keys: Vec<&str> = creds.iter().map(|c| c.key.as_str()).collect();
         assert_eq!(
             keys,
-            ["api_key:header:x-api-key", "api_key:query:api_key", "bearer", "cookie:session"]
+            [
+                "api_key:header:x-api-key",
+                "api_key:query:api_key",
+                "bearer",
+                "cookie:session"
+            ]
         );
         let b = &creds[2];
         let j = b.jwt.clone().unwrap_or_default();
@@ -311,7 +332,15 @@ mod tests {
 
     #[test]
     fn odd_input_never_panics() {
-        for v in ["", "Bearer", "Basic !!!", "Bearer a.b.c", "Bearer eyJ.eyJ.", "AWS4-HMAC-SHA256 Credential=AKID/2026", "Token abc"] {
+        for v in [
+            "",
+            "Bearer",
+            "Basic !!!",
+            "Bearer a.b.c",
+            "Bearer eyJ.eyJ.",
+            "AWS4-HMAC-SHA256 Credential=AKID/2026",
+            "Token abc",
+        ] {
             let h = head(&[("Authorization", v)]);
             let _ = credentials(&h, &[]);
         }

@@ -122,7 +122,9 @@ fn is_email(b: &[u8]) -> bool {
         && domain.contains(&b'.')
         && !domain.starts_with(b".")
         && !domain.ends_with(b".")
-        && domain.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-'))
+        && domain
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-'))
 }
 
 fn is_token(b: &[u8]) -> bool {
@@ -136,8 +138,17 @@ fn is_token(b: &[u8]) -> bool {
     let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
     let upper = b.iter().any(u8::is_ascii_uppercase);
     let lower = b.iter().any(u8::is_ascii_lowercase);
+    // Randomness shows in how often the case flips: about every other letter in a
+    // random token, once or twice per word in a CamelCase name (`ListProductsForCategory`).
+    let letters: Vec<bool> = b
+        .iter()
+        .filter(|c| c.is_ascii_alphabetic())
+        .map(u8::is_ascii_uppercase)
+        .collect();
+    let flips = letters.windows(2).filter(|w| w[0] != w[1]).count();
+    let random_case = b.len() >= 20 && flips * 100 >= b.len() * 35;
     // Random tokens mix cases and digits; slugs (`how-to-install-python-3`) do not.
-    digits >= 1 && upper && lower && (digits >= 2 || b.len() >= 20)
+    (digits >= 2 && upper && lower) || random_case
 }
 
 /// Decodes `%XX` escapes (for classification only; literals keep their wire form).
@@ -228,15 +239,13 @@ pub fn is_reserved_word(segment: &str) -> bool {
     const WORDS: &[&str] = &[
         "api", "me", "self", "current", "new", "search", "count", "all", "latest", "default",
         "bulk", "batch", "export", "import", "login", "logout", "health", "status", "metrics",
-        "admin", "auth", "oauth", "token", "config", "settings", "profile", "public",
-        "private", "internal", "v1", "v2", "v3",
+        "admin", "auth", "oauth", "token", "config", "settings", "profile", "public", "private",
+        "internal", "v1", "v2", "v3",
     ];
     let b = segment.as_bytes();
     // Versions: v1, v2beta, v10.
-    let version = b.len() >= 2
-        && matches!(b[0], b'v' | b'V')
-        && b[1].is_ascii_digit()
-        && b.len() <= 8;
+    let version =
+        b.len() >= 2 && matches!(b[0], b'v' | b'V') && b[1].is_ascii_digit() && b.len() <= 8;
     version || WORDS.iter().any(|w| w.eq_ignore_ascii_case(segment))
 }
 
@@ -274,7 +283,11 @@ fn singular(word: &str) -> String {
     let w = word.to_ascii_lowercase();
     if let Some(s) = w.strip_suffix("ies") {
         format!("{s}y")
-    } else if w.ends_with("sses") || w.ends_with("xes") || w.ends_with("ches") || w.ends_with("shes") {
+    } else if w.ends_with("sses")
+        || w.ends_with("xes")
+        || w.ends_with("ches")
+        || w.ends_with("shes")
+    {
         w[..w.len() - 2].to_string()
     } else if w.ends_with('s') && !w.ends_with("ss") && !w.ends_with("us") && w.len() > 3 {
         w[..w.len() - 1].to_string()
@@ -315,12 +328,19 @@ mod tests {
             ("01ARZ3NDEKTSV4RRFFQ69G5FAV", Shape::Ulid),
             ("507f1f77bcf86cd799439011", Shape::ObjectId),
             ("d41d8cd98f00b204e9800998ecf8427e", Shape::Hash),
-            ("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", Shape::Hash),
+            (
+                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                Shape::Hash,
+            ),
             ("a1b2c3d4e5", Shape::Hex),
             ("2026-11-23", Shape::Date),
             ("jane.doe@example.com", Shape::Email),
             ("jane.doe%40example.com", Shape::Email),
             ("Xk9fQ2LmZp8Rt4VwBn6Yc1Ds", Shape::Token),
+            ("UoswLvjAeLdBYNjyiLYMTTfc", Shape::Token),
+            ("ydnUtwwDOky_SP_dzjMdwH_X", Shape::Token),
+            ("ListProductsForCategoryV2", Shape::Word),
+            ("getUserProfileSettings", Shape::Word),
             ("me", Shape::Word),
             ("search", Shape::Word),
             ("v2", Shape::Word),
@@ -357,7 +377,10 @@ mod tests {
         assert_eq!(mask_example("8812", Shape::Int), "8***");
         let m = mask_example("3f2504e0-4f89-11d3-9a0c-0305e82c3301", Shape::Uuid);
         assert!(m.starts_with("3f25") && !m.contains("0305e82c3301"), "{m}");
-        assert_eq!(mask_example("jane@example.com", Shape::Email), "j***@*******.***");
+        assert_eq!(
+            mask_example("jane@example.com", Shape::Email),
+            "j***@*******.***"
+        );
         assert!(!mask_example(&"x".repeat(500), Shape::Word).contains("xxxxxxxxx"));
     }
 

@@ -148,7 +148,11 @@ mod tests {
         let (mut a, mut b, mut all) = (Sketch::default(), Sketch::default(), Sketch::default());
         for i in 0..500u32 {
             let h = stable_hash(format!("v{i}").as_bytes());
-            if i % 3 == 0 { a.insert(h); } else { b.insert(h); }
+            if i % 3 == 0 {
+                a.insert(h);
+            } else {
+                b.insert(h);
+            }
             all.insert(h);
         }
         let mut ab = a.clone();

@@ -222,8 +222,7 @@ impl Hint {
                     Some(n) => (n, true),
                     None => (inner, false),
                 };
-                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                {
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                     return Err(err("a parameter name is letters, digits and _"));
                 }
                 if rest && i + 1 != parts.len() {
@@ -408,13 +407,7 @@ fn path_text(path: &[Seg]) -> String {
 impl<T: Mergeable> Tree<T> {
     /// Walks (and grows) the tree along a request path and returns the endpoint's
     /// statistics for `method`; the caller counts the request in them.
-    pub fn insert(
-        &mut self,
-        path: &str,
-        method: &str,
-        hints: &[Hint],
-        limits: &Limits,
-    ) -> &mut T {
+    pub fn insert(&mut self, path: &str, method: &str, hints: &[Hint], limits: &Limits) -> &mut T {
         if self.dirty {
             self.nodes = self.root.count();
             self.dirty = false;
@@ -628,8 +621,15 @@ fn confidence(p: &Param<impl Mergeable>, shape: Shape, fold: Option<Fold>) -> f6
         (Some(Fold::Hint), _) => 1.0,
         (Some(Fold::Cap | Fold::Budget), _) => 0.95,
         (Some(Fold::Learned), _) => (0.7 + 0.01 * d as f64).min(0.95),
-        (None, Shape::Uuid | Shape::Ulid | Shape::ObjectId | Shape::Hash | Shape::Email | Shape::Date) => {
-            if d >= 2 { 1.0 } else { 0.9 }
+        (
+            None,
+            Shape::Uuid | Shape::Ulid | Shape::ObjectId | Shape::Hash | Shape::Email | Shape::Date,
+        ) => {
+            if d >= 2 {
+                1.0
+            } else {
+                0.9
+            }
         }
         (None, _) => match d {
             0 | 1 => 0.6,
@@ -700,7 +700,11 @@ fn walk_templates<T: Mergeable>(
     }
     let param = folded_param.as_ref().or(node.param.as_deref());
     if let Some(p) = param {
-        let fold = if learned { Some(Fold::Learned) } else { node.fold };
+        let fold = if learned {
+            Some(Fold::Learned)
+        } else {
+            node.fold
+        };
         let shape = p
             .shapes
             .iter()
@@ -715,10 +719,13 @@ fn walk_templates<T: Mergeable>(
             Some(TemplateSeg::Literal(_)) => previous,
             _ => None,
         };
-        let mut name = p
-            .name
-            .clone()
-            .unwrap_or_else(|| if p.rest { "path".into() } else { segment::param_name(previous, shape) });
+        let mut name = p.name.clone().unwrap_or_else(|| {
+            if p.rest {
+                "path".into()
+            } else {
+                segment::param_name(previous, shape)
+            }
+        });
         let taken = |n: &str| {
             segs.iter()
                 .any(|s| matches!(s, TemplateSeg::Param(q) if q.name == n))
@@ -823,7 +830,11 @@ mod tests {
                 many.push(format!("/api/{r}"));
             }
         }
-        let t = tree(&many.iter().map(|p| ("GET", p.as_str())).collect::<Vec<_>>(), &[], &l);
+        let t = tree(
+            &many.iter().map(|p| ("GET", p.as_str())).collect::<Vec<_>>(),
+            &[],
+            &l,
+        );
         assert_eq!(t.templates(&[], &l).len(), 6);
     }
 
@@ -841,7 +852,11 @@ mod tests {
         let got = list(&t, &[], &l);
         assert_eq!(got, ["GET /files/me 1", "GET /files/{file} 100000"]);
         let e = t.templates(&[], &l);
-        let p = e[1].params().next().cloned().unwrap_or_else(|| panic!("no param"));
+        let p = e[1]
+            .params()
+            .next()
+            .cloned()
+            .unwrap_or_else(|| panic!("no param"));
         assert!(p.distinct > 50_000 && !p.distinct_exact, "{}", p.distinct);
     }
 
@@ -856,13 +871,36 @@ mod tests {
             paths.push(format!("/u/user{}/x", i % 30));
             paths.push(format!("/a/{i}/b/word{}", i % 7));
         }
-        let fwd = tree(&paths.iter().map(|p| ("GET", p.as_str())).collect::<Vec<_>>(), &[], &l);
-        let rev = tree(&paths.iter().rev().map(|p| ("GET", p.as_str())).collect::<Vec<_>>(), &[], &l);
+        let fwd = tree(
+            &paths
+                .iter()
+                .map(|p| ("GET", p.as_str()))
+                .collect::<Vec<_>>(),
+            &[],
+            &l,
+        );
+        let rev = tree(
+            &paths
+                .iter()
+                .rev()
+                .map(|p| ("GET", p.as_str()))
+                .collect::<Vec<_>>(),
+            &[],
+            &l,
+        );
         assert_eq!(fwd.root, rev.root);
         // and in two halves merged either way
         let (a, b) = paths.split_at(45);
-        let ta = tree(&a.iter().map(|p| ("GET", p.as_str())).collect::<Vec<_>>(), &[], &l);
-        let tb = tree(&b.iter().map(|p| ("GET", p.as_str())).collect::<Vec<_>>(), &[], &l);
+        let ta = tree(
+            &a.iter().map(|p| ("GET", p.as_str())).collect::<Vec<_>>(),
+            &[],
+            &l,
+        );
+        let tb = tree(
+            &b.iter().map(|p| ("GET", p.as_str())).collect::<Vec<_>>(),
+            &[],
+            &l,
+        );
         let mut ab = ta.clone();
         ab.merge(tb.clone(), &[]);
         let mut ba = tb;
@@ -889,7 +927,11 @@ mod tests {
         );
         assert_eq!(
             list(&t, &hints, &l),
-            ["GET /files/{path} 2", "GET /teams/{team} 2", "POST /users/new 1"]
+            [
+                "GET /files/{path} 2",
+                "GET /teams/{team} 2",
+                "POST /users/new 1"
+            ]
         );
         assert!(Hint::parse("files/x").is_err());
         assert!(Hint::parse("/files/{a*}/x").is_err());

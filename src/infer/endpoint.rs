@@ -1,0 +1,767 @@
+/*!
+What the inventory knows about one endpoint (a path in a host's tree, with a method):
+counts, status codes, query parameters, content types, authentication, sensitive data
+and the shapes of bodies.
+
+Every field merges commutatively (sums, minimums and maximums, unions of sets truncated
+to their smallest members, bottom-k sketches), so an endpoint learnt from captures A and
+B is the same whichever was read first, or on which sensor.
+
+Bodies are sampled, so their cost grows with traffic and not with traffic times body
+size, and sampled so the choice does not depend on order either: each exchange has a
+*level*, the trailing zero bits of a hash of its identity (addresses, stream and time),
+so half the exchanges have level 0, a quarter level 1... An endpoint inspects the bodies
+of exchanges at or above its current minimum level and keeps what it learns per level;
+when more than `body_samples` exchanges are at or above the minimum, the minimum rises
+and the lowest level's summary is dropped. What remains always describes exactly the
+exchanges whose level is at least the minimum the whole traffic implies, whatever the
+order it came in. About `body_samples * log2(requests)` bodies are read per endpoint.
+*/
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::auth::{self, Credential, JwtInfo};
+use super::pii::{self, PiiKind};
+use super::schema::{self, Schema};
+use super::sketch::{stable_hash, Examples, Sketch};
+use super::template::Mergeable;
+use crate::exchange::{Exchange, Head, Message};
+
+/// Limits of what one endpoint keeps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Exchanges whose bodies are summarised at a time (see the module doc).
+    pub body_samples: u64,
+    /// Query parameter names kept (the smallest names, then `query_more`).
+    pub max_query_params: usize,
+    /// Sensitive-data entries (kind and place) kept.
+    pub max_pii: usize,
+    /// Content types, JWT issuers and audiences kept.
+    pub max_set: usize,
+    /// Strings scanned for sensitive data per body.
+    pub max_body_strings: usize,
+    pub schema: schema::Limits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            body_samples: 64,
+            max_query_params: 32,
+            max_pii: 64,
+            max_set: 8,
+            max_body_strings: 2048,
+            schema: schema::Limits::default(),
+        }
+    }
+}
+
+/// A query parameter's presence and value types.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueryParam {
+    pub count: u64,
+    /// Requests per value type: integer, number, boolean, uuid, empty, string.
+    pub types: BTreeMap<String, u64>,
+}
+
+/// What bearer JWTs said.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JwtSummary {
+    pub tokens: u64,
+    pub with_exp: u64,
+    pub algs: BTreeSet<String>,
+    pub issuers: BTreeSet<String>,
+    pub audiences: BTreeSet<String>,
+}
+
+/// One kind of sensitive data at one place.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PiiStat {
+    pub kind: PiiKind,
+    /// `path`, `query:<name>`, `request_header:<name>`, `response_header:<name>`,
+    /// `request_body:<field path>`, `response_body:<field path>`.
+    pub location: String,
+    pub count: u64,
+    /// Masked samples.
+    pub samples: Examples,
+}
+
+/// Body summaries of the exchanges at one sampling level.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Level {
+    pub exchanges: u64,
+    /// Request bodies that were read (JSON, form or multipart).
+    pub request_bodies: u64,
+    pub response_bodies: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<Schema>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub responses: BTreeMap<u16, Schema>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pii: BTreeMap<String, PiiStat>,
+    /// Bodies that were cut by the body limit or a gap and could not be read whole.
+    #[serde(default)]
+    pub truncated: u64,
+}
+
+/// Sampled body summaries, by level.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Bodies {
+    pub min_level: u8,
+    pub levels: BTreeMap<u8, Level>,
+}
+
+/// Everything known about one endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EndpointStats {
+    pub requests: u64,
+    /// Capture time of the first and last request, ns since the epoch.
+    pub first_seen: i64,
+    pub last_seen: i64,
+    /// Responses by status code; 0 counts requests without a response.
+    pub status: BTreeMap<u16, u64>,
+    /// Requests per protocol (h1, h2, grpc).
+    pub protos: BTreeMap<String, u64>,
+    pub query: BTreeMap<String, QueryParam>,
+    #[serde(default)]
+    pub query_more: bool,
+    pub request_types: BTreeMap<String, u64>,
+    pub response_types: BTreeMap<String, u64>,
+    /// Requests per authentication scheme key (see `auth`).
+    pub auth: BTreeMap<String, u64>,
+    /// Distinct callers (salted hashes of credential subjects).
+    pub identities: Sketch,
+    pub jwt: JwtSummary,
+    /// Sensitive data in URLs and headers (every request), by `kind@location`.
+    pub pii: BTreeMap<String, PiiStat>,
+    #[serde(default)]
+    pub pii_more: bool,
+    /// Responses carrying `Deprecation` or `Sunset` headers.
+    pub deprecated_responses: u64,
+    /// 2xx responses to requests that carried no credential.
+    pub unauthenticated_2xx: u64,
+    pub bodies: Bodies,
+}
+
+fn min_nonzero(a: i64, b: i64) -> i64 {
+    match (a, b) {
+        (0, x) | (x, 0) => x,
+        (x, y) => x.min(y),
+    }
+}
+
+fn add_counts<K: Ord + Clone>(a: &mut BTreeMap<K, u64>, b: &BTreeMap<K, u64>) {
+    for (k, n) in b {
+        *a.entry(k.clone()).or_default() += n;
+    }
+}
+
+/// Keeps the `max` smallest keys; returns whether any were dropped.
+fn truncate_map<K: Ord + Clone, V>(m: &mut BTreeMap<K, V>, max: usize) -> bool {
+    if m.len() <= max {
+        return false;
+    }
+    if let Some(k) = m.keys().nth(max).cloned() {
+        m.split_off(&k);
+    }
+    true
+}
+
+fn truncate_set(s: &mut BTreeSet<String>, max: usize) {
+    while s.len() > max {
+        s.pop_last();
+    }
+}
+
+fn merge_pii(a: &mut BTreeMap<String, PiiStat>, b: &BTreeMap<String, PiiStat>) {
+    for (k, p) in b {
+        match a.get_mut(k) {
+            Some(mine) => {
+                mine.count += p.count;
+                mine.samples.merge(&p.samples);
+            }
+            None => {
+                a.insert(k.clone(), p.clone());
+            }
+        }
+    }
+}
+
+impl Level {
+    fn merge(&mut self, o: &Level, limits: &schema::Limits) {
+        self.exchanges += o.exchanges;
+        self.request_bodies += o.request_bodies;
+        self.response_bodies += o.response_bodies;
+        self.truncated += o.truncated;
+        match (&mut self.request, &o.request) {
+            (Some(a), Some(b)) => a.merge(b, limits),
+            (None, Some(b)) => self.request = Some(b.clone()),
+            _ => {}
+        }
+        for (s, sch) in &o.responses {
+            self.responses.entry(*s).or_default().merge(sch, limits);
+        }
+        merge_pii(&mut self.pii, &o.pii);
+    }
+}
+
+impl Bodies {
+    /// Drops the lowest levels while more than `budget` exchanges are sampled.
+    fn settle(&mut self, budget: u64) {
+        self.levels.retain(|l, _| *l >= self.min_level);
+        loop {
+            let sampled: u64 = self.levels.values().map(|l| l.exchanges).sum();
+            if sampled <= budget || self.min_level >= 63 {
+                break;
+            }
+            self.levels.remove(&self.min_level);
+            self.min_level += 1;
+        }
+    }
+
+    fn merge(&mut self, o: &Bodies, limits: &Limits) {
+        self.min_level = self.min_level.max(o.min_level);
+        for (l, lv) in &o.levels {
+            if *l >= self.min_level {
+                self.levels.entry(*l).or_default().merge(lv, &limits.schema);
+            }
+        }
+        self.settle(limits.body_samples);
+    }
+
+    /// The request schema over every kept level.
+    pub fn request(&self, limits: &schema::Limits) -> Option<Schema> {
+        let mut out: Option<Schema> = None;
+        for l in self.levels.values() {
+            if let Some(s) = &l.request {
+                out.get_or_insert_with(Schema::default).merge(s, limits);
+            }
+        }
+        out
+    }
+
+    /// Response schemas by status over every kept level.
+    pub fn responses(&self, limits: &schema::Limits) -> BTreeMap<u16, Schema> {
+        let mut out: BTreeMap<u16, Schema> = BTreeMap::new();
+        for l in self.levels.values() {
+            for (s, sch) in &l.responses {
+                out.entry(*s).or_default().merge(sch, limits);
+            }
+        }
+        out
+    }
+
+    /// Sensitive data found in the sampled bodies.
+    pub fn pii(&self) -> BTreeMap<String, PiiStat> {
+        let mut out = BTreeMap::new();
+        for l in self.levels.values() {
+            merge_pii(&mut out, &l.pii);
+        }
+        out
+    }
+
+    /// Exchanges whose bodies are summarised.
+    pub fn sampled(&self) -> u64 {
+        self.levels.values().map(|l| l.exchanges).sum()
+    }
+}
+
+impl EndpointStats {
+    /// Merges with explicit limits (the `Mergeable` impl uses the defaults).
+    pub fn merge_with(&mut self, o: &EndpointStats, limits: &Limits) {
+        if o.requests == 0 && o.status.is_empty() {
+            return;
+        }
+        self.requests += o.requests;
+        self.first_seen = min_nonzero(self.first_seen, o.first_seen);
+        self.last_seen = self.last_seen.max(o.last_seen);
+        add_counts(&mut self.status, &o.status);
+        add_counts(&mut self.protos, &o.protos);
+        for (k, q) in &o.query {
+            let mine = self.query.entry(k.clone()).or_default();
+            mine.count += q.count;
+            add_counts(&mut mine.types, &q.types);
+        }
+        self.query_more |= o.query_more | truncate_map(&mut self.query, limits.max_query_params);
+        add_counts(&mut self.request_types, &o.request_types);
+        truncate_map(&mut self.request_types, limits.max_set);
+        add_counts(&mut self.response_types, &o.response_types);
+        truncate_map(&mut self.response_types, limits.max_set);
+        add_counts(&mut self.auth, &o.auth);
+        self.identities.merge(&o.identities);
+        let j = &mut self.jwt;
+        j.tokens += o.jwt.tokens;
+        j.with_exp += o.jwt.with_exp;
+        j.algs.extend(o.jwt.algs.iter().cloned());
+        j.issuers.extend(o.jwt.issuers.iter().cloned());
+        j.audiences.extend(o.jwt.audiences.iter().cloned());
+        truncate_set(&mut j.algs, limits.max_set);
+        truncate_set(&mut j.issuers, limits.max_set);
+        truncate_set(&mut j.audiences, limits.max_set);
+        merge_pii(&mut self.pii, &o.pii);
+        self.pii_more |= o.pii_more | truncate_map(&mut self.pii, limits.max_pii);
+        self.deprecated_responses += o.deprecated_responses;
+        self.unauthenticated_2xx += o.unauthenticated_2xx;
+        self.bodies.merge(&o.bodies, limits);
+    }
+
+    /// Every sensitive-data entry: URL and headers plus sampled bodies.
+    pub fn all_pii(&self) -> BTreeMap<String, PiiStat> {
+        let mut all = self.pii.clone();
+        merge_pii(&mut all, &self.bodies.pii());
+        all
+    }
+
+    /// The kinds of sensitive data seen, sorted.
+    pub fn pii_kinds(&self) -> Vec<PiiKind> {
+        let kinds: BTreeSet<PiiKind> = self.all_pii().values().map(|p| p.kind).collect();
+        kinds.into_iter().collect()
+    }
+
+    /// The authentication schemes seen (`bearer`, `api_key`, ..., `none`), sorted.
+    pub fn auth_schemes(&self) -> Vec<String> {
+        let s: BTreeSet<String> = self
+            .auth
+            .keys()
+            .map(|k| auth::scheme_of(k).to_string())
+            .collect();
+        s.into_iter().collect()
+    }
+}
+
+impl Mergeable for EndpointStats {
+    fn merge(&mut self, other: &Self) {
+        self.merge_with(other, &Limits::default());
+    }
+    fn requests(&self) -> u64 {
+        self.requests
+    }
+}
+
+/// The media type of a message, lower-cased and without parameters.
+pub fn media_type(m: &Message) -> Option<String> {
+    let v = m.head.header("content-type")?;
+    let v = String::from_utf8_lossy(v);
+    let t = v
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    (!t.is_empty() && t.len() <= 100).then_some(t)
+}
+
+fn value_type(v: &str) -> &'static str {
+    if v.is_empty() {
+        "empty"
+    } else if v.parse::<i64>().is_ok() {
+        "integer"
+    } else if v.parse::<f64>().is_ok_and(f64::is_finite) {
+        "number"
+    } else if v == "true" || v == "false" {
+        "boolean"
+    } else if super::segment::classify(v) == super::segment::Shape::Uuid {
+        "uuid"
+    } else {
+        "string"
+    }
+}
+
+/// The largest char boundary of `s` at or below `max`.
+fn char_floor(s: &str, max: usize) -> usize {
+    let mut i = max.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// Decodes `%XX` and `+` of a query component.
+pub fn query_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = |c: Option<&u8>| c.and_then(|c| (*c as char).to_digit(16));
+                match (hex(b.get(i + 1)), hex(b.get(i + 2))) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 3;
+                        continue;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Splits a query string into decoded (name, value) pairs, at most `max`.
+pub fn parse_query(q: &str, max: usize) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .take(max)
+        .map(|p| {
+            let (n, v) = p.split_once('=').unwrap_or((p, ""));
+            let mut n = query_decode(n);
+            n.truncate(char_floor(&n, 64));
+            (n, query_decode(v))
+        })
+        .collect()
+}
+
+/// Headers never scanned for sensitive data: they are credentials, reported as auth.
+fn is_auth_header(name: &str) -> bool {
+    name.eq_ignore_ascii_case("authorization")
+        || name.eq_ignore_ascii_case("proxy-authorization")
+        || name.eq_ignore_ascii_case("cookie")
+        || name.eq_ignore_ascii_case("set-cookie")
+        || auth::is_key_header(name)
+}
+
+fn add_pii(
+    map: &mut BTreeMap<String, PiiStat>,
+    kind: PiiKind,
+    location: &str,
+    value: &str,
+    limits: &Limits,
+) -> bool {
+    let key = format!("{}@{}", kind.as_str(), location);
+    if !map.contains_key(&key) && map.len() >= limits.max_pii {
+        // Keep the smallest keys, like a merge would.
+        match map.keys().next_back() {
+            Some(last) if *last > key => {
+                let last = last.clone();
+                map.remove(&last);
+            }
+            _ => return true,
+        }
+    }
+    let e = map.entry(key).or_insert_with(|| PiiStat {
+        kind,
+        location: location.to_string(),
+        count: 0,
+        samples: Examples::default(),
+    });
+    e.count += 1;
+    e.samples
+        .offer(stable_hash(value.as_bytes()), || pii::mask(kind, value));
+    false
+}
+
+/// Where in a JSON document a string was, `$.items[].email`.
+fn walk_json(
+    v: &serde_json::Value,
+    path: &mut String,
+    key: Option<&str>,
+    depth: usize,
+    budget: &mut usize,
+    f: &mut dyn FnMut(&str, Option<&str>, &str),
+) {
+    if *budget == 0 || depth > 16 {
+        return;
+    }
+    match v {
+        serde_json::Value::String(s) => {
+            *budget -= 1;
+            f(path, key, s);
+        }
+        serde_json::Value::Array(a) => {
+            let len = path.len();
+            path.push_str("[]");
+            for item in a {
+                walk_json(item, path, key, depth + 1, budget, f);
+            }
+            path.truncate(len);
+        }
+        serde_json::Value::Object(o) => {
+            for (k, item) in o {
+                let len = path.len();
+                path.push('.');
+                path.push_str(&k[..char_floor(k, 64)]);
+                walk_json(item, path, Some(k), depth + 1, budget, f);
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A parsed body: its schema and where its strings are.
+struct ParsedBody {
+    schema: Schema,
+    json: Option<serde_json::Value>,
+}
+
+fn parse_body(m: &Message, limits: &Limits) -> Option<ParsedBody> {
+    let data = &m.body.data;
+    if data.is_empty() || m.body.truncated {
+        return None;
+    }
+    let media = media_type(m).unwrap_or_default();
+    let looks_json = media == "application/json"
+        || media.ends_with("+json")
+        || (media.is_empty()
+            && data
+                .iter()
+                .find(|b| !b.is_ascii_whitespace())
+                .is_some_and(|b| *b == b'{' || *b == b'['));
+    if looks_json {
+        let v: serde_json::Value = serde_json::from_slice(data).ok()?;
+        return Some(ParsedBody {
+            schema: Schema::from_value(&v, &limits.schema),
+            json: Some(v),
+        });
+    }
+    if media == "application/x-www-form-urlencoded" {
+        return Some(ParsedBody {
+            schema: schema::from_form(data, &limits.schema),
+            json: None,
+        });
+    }
+    if media == "multipart/form-data" {
+        let ct = String::from_utf8_lossy(m.head.header("content-type")?).into_owned();
+        let boundary = ct
+            .split(';')
+            .filter_map(|p| p.trim().strip_prefix("boundary="))
+            .next()?
+            .trim_matches('"')
+            .to_string();
+        return Some(ParsedBody {
+            schema: schema::from_multipart(data, &boundary, &limits.schema),
+            json: None,
+        });
+    }
+    None
+}
+
+/// What one exchange contributes to its endpoint.
+pub struct Observation<'a> {
+    pub exchange: &'a Exchange,
+    pub request: &'a Message,
+    pub query: &'a [(String, String)],
+    pub path: &'a str,
+    pub salt: &'a [u8],
+}
+
+impl EndpointStats {
+    /// Counts one exchange into the endpoint.
+    pub fn record(&mut self, o: &Observation<'_>, limits: &Limits) {
+        let ex = o.exchange;
+        let ts = ex.ts();
+        self.requests += 1;
+        self.first_seen = min_nonzero(self.first_seen, ts);
+        self.last_seen = self.last_seen.max(ts);
+        let status = ex.status().unwrap_or(0);
+        *self.status.entry(status).or_default() += 1;
+        let proto = if ex.grpc_messages.is_some() && is_grpc(o.request) {
+            "grpc"
+        } else {
+            ex.proto.as_str()
+        };
+        *self.protos.entry(proto.to_string()).or_default() += 1;
+        for (n, v) in o.query {
+            if !self.query.contains_key(n) && self.query.len() >= limits.max_query_params {
+                self.query_more = true;
+                match self.query.keys().next_back() {
+                    Some(last) if last > n => {
+                        let last = last.clone();
+                        self.query.remove(&last);
+                    }
+                    _ => continue,
+                }
+            }
+            let q = self.query.entry(n.clone()).or_default();
+            q.count += 1;
+            *q.types.entry(value_type(v).to_string()).or_default() += 1;
+        }
+        if let Some(t) = media_type(o.request) {
+            *self.request_types.entry(t).or_default() += 1;
+            truncate_map(&mut self.request_types, limits.max_set);
+        }
+        if let Some(t) = ex.response.as_ref().and_then(media_type) {
+            *self.response_types.entry(t).or_default() += 1;
+            truncate_map(&mut self.response_types, limits.max_set);
+        }
+        self.record_auth(o, status);
+        if let Some(r) = &ex.response {
+            if r.head.header("deprecation").is_some() || r.head.header("sunset").is_some() {
+                self.deprecated_responses += 1;
+            }
+        }
+        self.record_visible_pii(o, limits);
+        self.record_bodies(o, status, limits);
+    }
+
+    fn record_auth(&mut self, o: &Observation<'_>, status: u16) {
+        let creds: Vec<Credential> = auth::credentials(&o.request.head, o.query);
+        if creds.is_empty() {
+            *self.auth.entry("none".into()).or_default() += 1;
+            if (200..300).contains(&status) {
+                self.unauthenticated_2xx += 1;
+            }
+            return;
+        }
+        for c in creds {
+            *self.auth.entry(c.key.clone()).or_default() += 1;
+            if let Some(id) = &c.identity {
+                let mut material = Vec::with_capacity(o.salt.len() + c.key.len() + id.len() + 1);
+                material.extend_from_slice(o.salt);
+                material.extend_from_slice(c.key.as_bytes());
+                material.push(0);
+                material.extend_from_slice(id);
+                use sha2::Digest;
+                let d = sha2::Sha256::digest(&material);
+                let mut h = [0u8; 8];
+                h.copy_from_slice(&d[..8]);
+                self.identities.insert(u64::from_le_bytes(h));
+            }
+            if let Some(JwtInfo {
+                alg,
+                iss,
+                aud,
+                has_exp,
+            }) = c.jwt
+            {
+                let j = &mut self.jwt;
+                j.tokens += 1;
+                j.with_exp += u64::from(has_exp);
+                j.algs.insert(alg);
+                j.issuers.extend(iss);
+                j.audiences.extend(aud);
+                truncate_set(&mut j.algs, 8);
+                truncate_set(&mut j.issuers, 8);
+                truncate_set(&mut j.audiences, 8);
+            }
+        }
+    }
+
+    fn record_visible_pii(&mut self, o: &Observation<'_>, limits: &Limits) {
+        let mut found: Vec<(PiiKind, String, String)> = Vec::new();
+        for seg in super::template::split_path(o.path) {
+            let seg = query_decode(seg);
+            pii::scan_text(&seg, &mut |k, v| {
+                found.push((k, "path".into(), v.to_string()))
+            });
+        }
+        for (n, v) in o.query {
+            let loc = format!("query:{n}");
+            pii::scan_field(n, v, &mut |k, m| {
+                found.push((k, loc.clone(), m.to_string()))
+            });
+        }
+        let mut headers = |head: &Head, side: &str| {
+            for (n, v) in head.headers() {
+                let Ok(n) = std::str::from_utf8(n) else {
+                    continue;
+                };
+                if is_auth_header(n) || n.starts_with(':') {
+                    continue;
+                }
+                let v = String::from_utf8_lossy(v);
+                let loc = format!("{side}_header:{}", n.to_ascii_lowercase());
+                pii::scan_field(n, &v, &mut |k, m| {
+                    found.push((k, loc.clone(), m.to_string()))
+                });
+            }
+        };
+        headers(&o.request.head, "request");
+        if let Some(r) = &o.exchange.response {
+            headers(&r.head, "response");
+        }
+        for (k, loc, v) in found {
+            self.pii_more |= add_pii(&mut self.pii, k, &loc, &v, limits);
+        }
+    }
+
+    fn record_bodies(&mut self, o: &Observation<'_>, status: u16, limits: &Limits) {
+        let ex = o.exchange;
+        let identity = format!(
+            "{}|{}|{}|{}",
+            ex.client,
+            ex.server,
+            ex.stream.unwrap_or(0),
+            ex.ts()
+        );
+        let level = stable_hash(identity.as_bytes()).trailing_zeros().min(63) as u8;
+        let b = &mut self.bodies;
+        if level < b.min_level {
+            return;
+        }
+        b.levels.entry(level).or_default().exchanges += 1;
+        b.settle(limits.body_samples);
+        let Some(lv) = b.levels.get_mut(&level) else {
+            return; // this exchange's level was just dropped
+        };
+        let sides = [
+            (Some(o.request), "request"),
+            (ex.response.as_ref(), "response"),
+        ];
+        for (m, side) in sides {
+            let Some(m) = m else { continue };
+            if m.body.truncated && !m.body.data.is_empty() {
+                lv.truncated += 1;
+            }
+            let Some(parsed) = parse_body(m, limits) else {
+                continue;
+            };
+            if side == "request" {
+                lv.request_bodies += 1;
+                lv.request
+                    .get_or_insert_with(Schema::default)
+                    .merge(&parsed.schema, &limits.schema);
+            } else {
+                lv.response_bodies += 1;
+                lv.responses
+                    .entry(status)
+                    .or_default()
+                    .merge(&parsed.schema, &limits.schema);
+            }
+            let mut found: Vec<(PiiKind, String, String)> = Vec::new();
+            if let Some(v) = &parsed.json {
+                let mut path = String::from("$");
+                let mut budget = limits.max_body_strings;
+                walk_json(v, &mut path, None, 0, &mut budget, &mut |p, key, s| {
+                    let loc = format!("{side}_body:{p}");
+                    match key {
+                        Some(k) => pii::scan_field(k, s, &mut |kind, m| {
+                            found.push((kind, loc.clone(), m.to_string()))
+                        }),
+                        None => pii::scan_text(s, &mut |kind, m| {
+                            found.push((kind, loc.clone(), m.to_string()))
+                        }),
+                    }
+                });
+            } else if m.head.header("content-type").is_some_and(|c| {
+                String::from_utf8_lossy(c)
+                    .to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded")
+            }) {
+                let text = String::from_utf8_lossy(&m.body.data);
+                for (n, v) in parse_query(&text, 256) {
+                    let loc = format!("{side}_body:{n}");
+                    pii::scan_field(&n, &v, &mut |kind, m| {
+                        found.push((kind, loc.clone(), m.to_string()))
+                    });
+                }
+            }
+            for (k, loc, v) in found {
+                add_pii(&mut lv.pii, k, &loc, &v, limits);
+            }
+        }
+    }
+}
+
+fn is_grpc(m: &Message) -> bool {
+    m.head
+        .header("content-type")
+        .is_some_and(|c| c.starts_with(b"application/grpc"))
+}
