@@ -62,12 +62,23 @@ const KEY_HEADERS: &[&str] = &[
     "x-vault-token",
 ];
 
-/// Whether a header name says it carries a key or token.
+fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// Whether a header name says it carries a key or token. Runs on every header of every
+/// request: it allocates nothing.
 pub fn is_key_header(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    KEY_HEADERS.contains(&n.as_str())
-        || (n.starts_with("x-")
-            && (n.contains("api-key") || n.contains("apikey") || n.ends_with("-token")))
+    let n = name.as_bytes();
+    KEY_HEADERS
+        .iter()
+        .any(|k| k.len() == n.len() && k.as_bytes().eq_ignore_ascii_case(n))
+        || (n.len() > 2
+            && n[..2].eq_ignore_ascii_case(b"x-")
+            && (contains_ignore_case(n, b"api-key")
+                || contains_ignore_case(n, b"apikey")
+                || (n.len() > 6 && n[n.len() - 6..].eq_ignore_ascii_case(b"-token"))))
 }
 
 /// Whether a query parameter name says it carries a key or token.

@@ -48,7 +48,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            body_samples: 64,
+            body_samples: 16,
             max_query_params: 32,
             max_pii: 64,
             max_set: 8,
@@ -418,6 +418,71 @@ pub fn parse_query(q: &str, max: usize) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Standard headers whose values are protocol data (lengths, types, dates, caches,
+/// negotiation), never personal data: not scanned, which keeps scanning cheap.
+const PROTOCOL_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "accept-ranges",
+    "cache-control",
+    "pragma",
+    "expires",
+    "age",
+    "date",
+    "etag",
+    "last-modified",
+    "if-none-match",
+    "if-modified-since",
+    "if-match",
+    "vary",
+    "server",
+    "user-agent",
+    "upgrade",
+    "te",
+    "trailer",
+    "range",
+    "content-range",
+    "origin",
+    "access-control-allow-origin",
+    "access-control-allow-methods",
+    "access-control-allow-headers",
+    "sec-fetch-mode",
+    "sec-fetch-site",
+    "sec-fetch-dest",
+    "x-content-type-options",
+    "x-frame-options",
+    "strict-transport-security",
+    "content-security-policy",
+    "x-xss-protection",
+    "referrer-policy",
+    "grpc-encoding",
+    "grpc-accept-encoding",
+    "grpc-status",
+    "grpc-message",
+    "grpc-timeout",
+    "expect",
+    "sec-websocket-key",
+    "sec-websocket-accept",
+    "sec-websocket-version",
+    "sec-websocket-extensions",
+    "http2-settings",
+    "alt-svc",
+];
+
+fn may_carry_pii(name: &[u8]) -> bool {
+    !PROTOCOL_HEADERS
+        .iter()
+        .any(|h| h.len() == name.len() && h.as_bytes().eq_ignore_ascii_case(name))
+}
+
 /// Headers never scanned for sensitive data: they are credentials, reported as auth.
 fn is_auth_header(name: &str) -> bool {
     name.eq_ignore_ascii_case("authorization")
@@ -645,31 +710,41 @@ impl EndpointStats {
     }
 
     fn record_visible_pii(&mut self, o: &Observation<'_>, limits: &Limits) {
+        // Locations are only written out when something is found: this runs on every
+        // request.
         let mut found: Vec<(PiiKind, String, String)> = Vec::new();
         for seg in super::template::split_path(o.path) {
-            let seg = query_decode(seg);
+            let seg: std::borrow::Cow<'_, str> = if seg.contains('%') {
+                query_decode(seg).into()
+            } else {
+                seg.into()
+            };
             pii::scan_text(&seg, &mut |k, v| {
                 found.push((k, "path".into(), v.to_string()))
             });
         }
         for (n, v) in o.query {
-            let loc = format!("query:{n}");
             pii::scan_field(n, v, &mut |k, m| {
-                found.push((k, loc.clone(), m.to_string()))
+                found.push((k, format!("query:{n}"), m.to_string()))
             });
         }
         let mut headers = |head: &Head, side: &str| {
             for (n, v) in head.headers() {
-                let Ok(n) = std::str::from_utf8(n) else {
-                    continue;
-                };
-                if is_auth_header(n) || n.starts_with(':') {
+                if n.first() == Some(&b':') || !may_carry_pii(n) {
                     continue;
                 }
-                let v = String::from_utf8_lossy(v);
-                let loc = format!("{side}_header:{}", n.to_ascii_lowercase());
-                pii::scan_field(n, &v, &mut |k, m| {
-                    found.push((k, loc.clone(), m.to_string()))
+                let (Ok(n), Ok(v)) = (std::str::from_utf8(n), std::str::from_utf8(v)) else {
+                    continue;
+                };
+                if is_auth_header(n) {
+                    continue;
+                }
+                pii::scan_text(v, &mut |k, m| {
+                    found.push((
+                        k,
+                        format!("{side}_header:{}", n.to_ascii_lowercase()),
+                        m.to_string(),
+                    ))
                 });
             }
         };

@@ -23,6 +23,8 @@ child schemas, and every merge rule is commutative and associative:
   fewer names sort before it, so it was among that part's K smallest too and was never
   dropped there; its child schema has seen every value. The K smallest of the union of the
   parts' kept names are then exactly the K smallest of all names seen.
+  Names longer than 128 bytes are never kept and count as names past the cap; being a
+  property of the name alone, this filter does not depend on order either.
 - **Depth**: a container at depth [`Limits::max_depth`] (the root being depth 0) is counted
   by type only and its schema records that its contents were cut. Observe and merge apply
   the same rule, so a schema never holds positions deeper than the limit. The walk is
@@ -31,7 +33,10 @@ child schemas, and every merge rule is commutative and associative:
 
 Nothing raw is stored but the names of properties and the enum candidates, which are short
 word-like strings (`active`, `suspended`) of positions whose property name does not look
-secret or personal. Numbers, ids, emails and free text are reduced to their type and format.
+secret or personal (nor below such a property: the items of `emails`, the fields of
+`address`). Numbers, ids, emails and free text are reduced to their type and format. An
+object used as a map keyed by data (`{"ann@example.com": {...}}`) still has its keys kept
+as property names, up to the cap and 128 bytes each.
 */
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -48,6 +53,11 @@ pub const MAX_DEPTH: usize = 32;
 
 /// Longest string (in bytes) kept as an enum candidate: statuses and kinds are short words.
 const MAX_ENUM_LEN: usize = 32;
+
+/// Longest property name (in bytes) kept. Longer "names" are data: the keys of a map keyed by
+/// text, or the content of a body that is not really a form. They count as properties past
+/// the cap (`additionalProperties`) and are never stored.
+const MAX_NAME_LEN: usize = 128;
 
 /// Bounds on what one [`Schema`] describes. All sensors and merges of one inventory must use
 /// the same limits for merges to be order-independent.
@@ -392,8 +402,10 @@ impl Schema {
 
     /// Every position seen, as a path (`$`, `$.user.email`, `$.items[].id`, `$["a b"]`) and
     /// the JSON types seen there joined by `|` in the order null, boolean, integer, number,
-    /// string, array, object (e.g. `string|null` is written `null|string`). Parents come
-    /// before their children, properties in name order before array items.
+    /// string, array, object (e.g. `string|null` is written `null|string`); form fields
+    /// whose values were all numeric text are `integer` or `number`, as in
+    /// [`Schema::to_openapi`]. Parents come before their children, properties in name order
+    /// before array items.
     pub fn fields(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         self.collect_fields("$".to_owned(), &mut out);
@@ -441,9 +453,13 @@ impl Schema {
     }
 
     /// The child schema of property `name`, made room for under the cap; `None` when the
-    /// name is not among the `max_properties` smallest seen here (the flag is set then, as
-    /// it is when a kept name is evicted by a smaller one).
+    /// name is not among the `max_properties` smallest seen here or is too long to be a name
+    /// (the flag is set then, as it is when a kept name is evicted by a smaller one).
     fn property(&mut self, name: &str, ctx: Ctx) -> Option<&mut Schema> {
+        if name.len() > MAX_NAME_LEN {
+            self.more_properties = true;
+            return None;
+        }
         if !self.properties.contains_key(name) {
             if self.properties.len() >= ctx.max_properties {
                 self.more_properties = true;
@@ -540,6 +556,10 @@ impl Schema {
 
         self.more_properties |= other.more_properties;
         for (name, theirs) in &other.properties {
+            if name.len() > MAX_NAME_LEN {
+                self.more_properties = true;
+                continue;
+            }
             match self.properties.get_mut(name) {
                 Some(mine) => mine.merge_at(theirs, depth + 1, ctx),
                 None => {
@@ -964,12 +984,21 @@ fn sensitive_name(name: &str) -> bool {
         "birth",
         "dob",
     ];
-    let normalized: String = name
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
-    WORDS.iter().any(|w| normalized.contains(w))
+    // Runs for every property of every sampled object: no allocation.
+    let mut buf = [0u8; 64];
+    let mut len = 0;
+    for c in name
+        .bytes()
+        .filter(u8::is_ascii_alphanumeric)
+        .take(buf.len())
+    {
+        buf[len] = c.to_ascii_lowercase();
+        len += 1;
+    }
+    let normalized = &buf[..len];
+    WORDS
+        .iter()
+        .any(|w| normalized.windows(w.len()).any(|x| x == w.as_bytes()))
 }
 
 /// Whether a string may be an enum value: a short word (`active`, `in_progress`, `v1.2`),
@@ -1684,6 +1713,11 @@ mod tests {
         let s = Schema::from_value(&Value::Object(wide), &limits);
         let names: Vec<&str> = s.properties.keys().map(String::as_str).collect();
         assert_eq!(names, ["k000", "k001", "k002"]);
+        // Names too long to be names are dropped like names past the cap.
+        let long = "k".repeat(MAX_NAME_LEN + 1);
+        let s = Schema::from_value(&json!({ long.as_str(): 1, "a": 1 }), &Limits::default());
+        assert_eq!(s.properties.keys().collect::<Vec<_>>(), ["a"]);
+        assert!(s.more_properties);
         let zero = Limits {
             max_properties: 0,
             ..Limits::default()
@@ -2123,7 +2157,10 @@ epilogue";
                 (0..rng.below(5))
                     .map(|_| {
                         (
-                            KEYS[rng.below(KEYS.len())].to_owned(),
+                            match rng.below(KEYS.len() + 1) {
+                                i if i < KEYS.len() => KEYS[i].to_owned(),
+                                _ => "long".repeat(MAX_NAME_LEN / 4 + 1),
+                            },
                             random_value(rng, depth + 1),
                         )
                     })

@@ -138,16 +138,23 @@ fn is_token(b: &[u8]) -> bool {
     let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
     let upper = b.iter().any(u8::is_ascii_uppercase);
     let lower = b.iter().any(u8::is_ascii_lowercase);
-    // Randomness shows in how often the case flips: about every other letter in a
-    // random token, once or twice per word in a CamelCase name (`ListProductsForCategory`).
+    // Random letters show in their case: it flips about every other letter and upper
+    // case is close to half, where a CamelCase name (`ListProductsForCategory`) flips
+    // once per word, is mostly lower case and rarely has two capitals in a row.
     let letters: Vec<bool> = b
         .iter()
         .filter(|c| c.is_ascii_alphabetic())
         .map(u8::is_ascii_uppercase)
         .collect();
     let flips = letters.windows(2).filter(|w| w[0] != w[1]).count();
-    let random_case = b.len() >= 20 && flips * 100 >= b.len() * 35;
-    // Random tokens mix cases and digits; slugs (`how-to-install-python-3`) do not.
+    let double_upper = letters.windows(2).filter(|w| w[0] && w[1]).count();
+    let uppers = letters.iter().filter(|u| **u).count();
+    let lowers = letters.len() - uppers;
+    let balanced = uppers * 10 >= letters.len() * 3 && lowers * 10 >= letters.len() * 3;
+    let random_case = b.len() >= 20
+        && upper
+        && lower
+        && (flips * 100 >= b.len() * 35 || double_upper >= 3 || balanced);
     (digits >= 2 && upper && lower) || random_case
 }
 
@@ -339,6 +346,8 @@ mod tests {
             ("Xk9fQ2LmZp8Rt4VwBn6Yc1Ds", Shape::Token),
             ("UoswLvjAeLdBYNjyiLYMTTfc", Shape::Token),
             ("ydnUtwwDOky_SP_dzjMdwH_X", Shape::Token),
+            ("Ahgszz9UQOktYdjd_vPOtbli", Shape::Token),
+            ("getHttpResponseCodeValue", Shape::Word),
             ("ListProductsForCategoryV2", Shape::Word),
             ("getUserProfileSettings", Shape::Word),
             ("me", Shape::Word),
