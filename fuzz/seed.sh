@@ -9,6 +9,9 @@
 #   hpack:   the header blocks of each connection direction in a row, and a few alone
 #   tls_hello: ClientHello/ServerHello/Certificate bodies, and handshake record streams
 #            (client records, then server records, padded to equal length)
+#   pii:     strings that hold (or nearly hold) each kind of sensitive data
+#   schema:  HTTP bodies exported by tshark (JSON, form, multipart, anything else) and a few
+#            written here, each behind a mode byte (limits and split)
 # Usage: fuzz/seed.sh   (idempotent; file names are content hashes)
 set -euo pipefail
 
@@ -18,7 +21,7 @@ CAPTURE_DIRS=(/work/shared/captures "$FUZZ_DIR/../captures")
 MAX_CAPTURE=$((1024 * 1024))   # bigger files are truncated
 HEAD_BYTES=$((64 * 1024))
 
-mkdir -p "$CORPUS"/{capture,decode,http1,tcp,http2,hpack,tls_hello}
+mkdir -p "$CORPUS"/{capture,decode,http1,tcp,http2,hpack,tls_hello,pii,schema}
 
 mapfile -t FILES < <(find "${CAPTURE_DIRS[@]}" -type f \( -name '*.pcap' -o -name '*.pcapng' \) 2>/dev/null | sort)
 echo "found ${#FILES[@]} capture files" >&2
@@ -506,6 +509,70 @@ else
     echo "tshark not found: no tls_hello seeds from captures" >&2
 fi
 
-for t in capture decode http1 tcp http2 hpack tls_hello; do
+# --- pii ------------------------------------------------------------------------------
+# Published test values (Stripe/Visa test cards, IBAN registry examples, AWS docs key,
+# the jwt.io token), near misses, and a JSON body holding several.
+while IFS= read -r seed; do
+    printf '%b' "$seed" >"$CORPUS/pii/$(printf '%b' "$seed" | sha1sum | cut -d' ' -f1)"
+done <<'SEEDS'
+mail john.doe+tag@example.co.uk, icon@2x.png, https://user:pw@host.example.com/
++1 (555) 123-4567 / 555.123.4567 / +44 20 7946 0958 / 2024-01-15 / 1.2.3.4
+4242 4242 4242 4242 12/34, 378282246310005, 3782-822463-10005, 12344111111111111111
+123-45-6789 000-12-3456 GB82WEST12345698765432 DE89 3704 0044 0532 0130 00
+Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c
+token=eyJhbGciOiJub25lIn0.eyJhZG1pbiI6dHJ1ZX0.
+AKIAIOSFODNN7EXAMPLE ghp_aB3aB3aB3aB3aB3aB3aB3aB3aB3aB3aB3aB3 sk_live_4eC39HqLyjWDarjtT1zdp7dc
+xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX
+-----BEGIN RSA PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\\n-----END RSA PRIVATE KEY-----
+-----BEGIN PRIVATE KEY-----
+MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj
+-----END PRIVATE KEY-----
+{"email":"a@example.com","card":"4111111111111111","dob":"1990-05-12","phone":"5551234567"}
+password=hunter2!
+dateOfBirth=12/05/1990
+aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
+é4111111111111111é 日本john@example.com本 🦀+1 (555) 123-4567🦀
+SEEDS
+
+# --- schema ---------------------------------------------------------------------------
+SCHEMA_TMP=$(mktemp -d)
+if command -v tshark >/dev/null; then
+    for f in "${FILES[@]}"; do
+        tshark -r "$f" -Q --export-objects "http,$SCHEMA_TMP/$(basename "$f")" 2>/dev/null || true
+    done
+else
+    echo "tshark not found: no schema seeds from captures" >&2
+fi
+python3 - "$CORPUS/schema" "$SCHEMA_TMP" <<'PY'
+import hashlib, os, sys
+
+out, exported = sys.argv[1], sys.argv[2]
+MAX = 64 * 1024
+bodies = []
+for root, _, files in os.walk(exported):
+    for name in sorted(files):
+        with open(os.path.join(root, name), 'rb') as fh:
+            bodies.append(fh.read(MAX))
+bodies += [
+    b'{"data":[{"id":1,"email":"ann@example.com","status":"active","tags":["a"]},'
+    b'{"id":2.5,"status":"suspended","at":"2026-01-01T00:00:00Z","ip":"10.0.0.1"}],"next":null}',
+    b'[{"a":{"b":{"c":{"d":[1,[2,[3]]]}}}},"x",null,true,{"k0":0,"k1":1,"k2":2,"k3":3}]',
+    b'[' * 120 + b']' * 120,
+    b'age=42&name=Ann+Lee&ratio=1.5&tag=a&tag=b&e%2Dmail=x%40y.org',
+    b'--XyZ\r\nContent-Disposition: form-data; name="t"\r\n\r\n3\r\n--XyZ\r\n'
+    b'Content-Disposition: form-data; name="f"; filename="a.png"\r\n\r\n\x89PNG\r\n--XyZ--\r\n',
+]
+n = 0
+for i, body in enumerate(bodies):
+    for mode in (0, 1 + 4 * (i % 8), 2, 3 + 4 * ((i * 3) % 8)):
+        seed = bytes([mode]) + body
+        with open(os.path.join(out, hashlib.sha1(seed).hexdigest()), 'wb') as fh:
+            fh.write(seed)
+        n += 1
+print(f"schema: {n} seeds", file=sys.stderr)
+PY
+rm -rf "$SCHEMA_TMP"
+
+for t in capture decode http1 tcp http2 hpack tls_hello pii schema; do
     printf '%-8s %5d files\n' "$t" "$(find "$CORPUS/$t" -type f | wc -l)"
 done

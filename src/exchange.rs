@@ -128,6 +128,9 @@ pub struct Body {
     pub data: Vec<u8>,
     /// True when `data` holds less than the whole body (limit, gap or bomb).
     pub truncated: bool,
+    /// True when `data` is still content-coded because decoding was deferred
+    /// (`http1::Config::defer_decoding`): `http1::body::content` decodes it on demand.
+    pub encoded: bool,
 }
 
 /// A request or a response.

@@ -339,7 +339,15 @@ fn analyze(
         .map(|(h, t)| (h, t.method.clone(), t.path()))
         .collect();
     let mut observed = Observed::default();
-    let batch = run_inputs(paths, Config::default(), &mut |ex| {
+    let pipeline_config = Config {
+        http: specter::http1::Config {
+            // Only sampled bodies are decoded, by inference.
+            defer_decoding: true,
+            ..Default::default()
+        },
+        ..Config::default()
+    };
+    let batch = run_inputs(paths, pipeline_config, &mut |ex| {
         inv.observe(&ex, &config, &mut observed);
         Ok(())
     })?;

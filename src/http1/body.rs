@@ -326,6 +326,26 @@ pub fn decode(
     (current, truncated.then_some(DecodeIssue::Truncated))
 }
 
+/// A message's body content: decoded now if decoding was deferred (`Body::encoded`),
+/// borrowed otherwise. Returns the bytes, whether they are less than the whole body, and
+/// whether the coding could not be undone (then None).
+pub fn content<'a>(
+    head: &crate::exchange::Head,
+    body: &'a crate::exchange::Body,
+    limit: usize,
+) -> Option<(std::borrow::Cow<'a, [u8]>, bool)> {
+    if !body.encoded {
+        return Some((std::borrow::Cow::Borrowed(&body.data), body.truncated));
+    }
+    let codings = parse_codings(head.header_all("content-encoding"))?;
+    let (out, issue) = decode(&body.data, &codings, limit, body.truncated);
+    match issue {
+        Some(DecodeIssue::Invalid) => None,
+        Some(DecodeIssue::Truncated) => Some((out.into(), true)),
+        None => Some((out.into(), body.truncated)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,6 +36,9 @@ pub struct Config {
     pub probe_limit: usize,
     /// Requests waiting for their responses on one connection.
     pub max_pending: usize,
+    /// Keep content-coded bodies as they are (`Body::encoded`) instead of decoding every
+    /// one: inference decodes only the bodies it samples.
+    pub defer_decoding: bool,
 }
 
 impl Default for Config {
@@ -46,6 +49,7 @@ impl Default for Config {
             max_body: 64 * 1024,
             probe_limit: 64 * 1024,
             max_pending: 1024,
+            defer_decoding: false,
         }
     }
 }
@@ -852,7 +856,13 @@ impl Connection {
         let mut notes = cur.notes;
         let mut data = Vec::new();
         let mut truncated = cur.body_cut;
-        if ctx.config.max_body > 0 && !cur.raw_body.is_empty() {
+        let mut encoded = false;
+        let defer =
+            ctx.config.defer_decoding && cur.codings.as_ref().is_some_and(|c| !c.is_empty());
+        if defer {
+            encoded = !cur.raw_body.is_empty();
+            data = cur.raw_body;
+        } else if ctx.config.max_body > 0 && !cur.raw_body.is_empty() {
             match &cur.codings {
                 Some(codings) if !codings.is_empty() => {
                     let (out, issue) =
@@ -891,6 +901,7 @@ impl Connection {
                 wire_len: cur.wire_len,
                 data,
                 truncated,
+                encoded,
             },
             first_ts: cur.first_ts,
             last_ts: cur.last_ts,

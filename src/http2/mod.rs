@@ -493,8 +493,9 @@ impl Connection {
         };
         let max_body = ctx.config.max_body;
         let counts = (stream.request.grpc.messages, stream.response.grpc.messages);
-        ex.request = message(stream.request, true, max_body, &mut ctx.stats);
-        ex.response = message(stream.response, false, max_body, &mut ctx.stats);
+        let defer = ctx.config.defer_decoding;
+        ex.request = message(stream.request, true, max_body, defer, &mut ctx.stats);
+        ex.response = message(stream.response, false, max_body, defer, &mut ctx.stats);
         ex.grpc_messages = Some(counts);
         // A request whose :method or :path were lost with the HPACK table stays None:
         // a path is never invented.
@@ -525,7 +526,13 @@ fn keep_prefix(bytes: &[u8]) -> Vec<u8> {
 
 /// Builds a message from a stream part: pseudo-header fields give the start line, all
 /// fields (pseudo ones included, so `:authority` is kept) become header fields.
-fn message(part: Part, request: bool, max_body: usize, stats: &mut Stats) -> Option<Message> {
+fn message(
+    part: Part,
+    request: bool,
+    max_body: usize,
+    defer_decoding: bool,
+    stats: &mut Stats,
+) -> Option<Message> {
     if !part.seen {
         return None;
     }
@@ -579,8 +586,10 @@ fn message(part: Part, request: bool, max_body: usize, stats: &mut Stats) -> Opt
     let head = Head::new(raw, start, headers);
     let mut data = part.body;
     let mut truncated = part.body_cut;
+    let mut encoded = false;
     if max_body > 0 && !data.is_empty() {
         match body::parse_codings(head.header_all("content-encoding")) {
+            Some(codings) if !codings.is_empty() && defer_decoding => encoded = true,
             Some(codings) if !codings.is_empty() => {
                 let (out, issue) = body::decode(&data, &codings, max_body, part.body_cut);
                 data = out;
@@ -603,6 +612,7 @@ fn message(part: Part, request: bool, max_body: usize, stats: &mut Stats) -> Opt
             wire_len: part.wire_len,
             data,
             truncated,
+            encoded,
         },
         first_ts: part.first_ts,
         last_ts: part.last_ts,

@@ -42,6 +42,8 @@ pub struct Limits {
     pub max_set: usize,
     /// Strings scanned for sensitive data per body.
     pub max_body_strings: usize,
+    /// Bytes a sampled body is decoded to (gzip, deflate, br).
+    pub max_body: usize,
     pub schema: schema::Limits,
 }
 
@@ -53,6 +55,7 @@ impl Default for Limits {
             max_pii: 64,
             max_set: 8,
             max_body_strings: 2048,
+            max_body: 64 * 1024,
             schema: schema::Limits::default(),
         }
     }
@@ -564,11 +567,18 @@ fn walk_json(
 struct ParsedBody {
     schema: Schema,
     json: Option<serde_json::Value>,
+    /// Form fields, for an urlencoded form.
+    form: Vec<(String, String)>,
 }
 
 fn parse_body(m: &Message, limits: &Limits) -> Option<ParsedBody> {
-    let data = &m.body.data;
-    if data.is_empty() || m.body.truncated {
+    if m.body.data.is_empty() {
+        return None;
+    }
+    // Decoding was deferred to here, so only sampled bodies pay for it.
+    let (data, truncated) = crate::http1::body::content(&m.head, &m.body, limits.max_body)?;
+    let data: &[u8] = &data;
+    if truncated {
         return None;
     }
     let media = media_type(m).unwrap_or_default();
@@ -584,12 +594,14 @@ fn parse_body(m: &Message, limits: &Limits) -> Option<ParsedBody> {
         return Some(ParsedBody {
             schema: Schema::from_value(&v, &limits.schema),
             json: Some(v),
+            form: Vec::new(),
         });
     }
     if media == "application/x-www-form-urlencoded" {
         return Some(ParsedBody {
             schema: schema::from_form(data, &limits.schema),
             json: None,
+            form: parse_query(&String::from_utf8_lossy(data), 256),
         });
     }
     if media == "multipart/form-data" {
@@ -603,6 +615,7 @@ fn parse_body(m: &Message, limits: &Limits) -> Option<ParsedBody> {
         return Some(ParsedBody {
             schema: schema::from_multipart(data, &boundary, &limits.schema),
             json: None,
+            form: Vec::new(),
         });
     }
     None
@@ -815,15 +828,10 @@ impl EndpointStats {
                         }),
                     }
                 });
-            } else if m.head.header("content-type").is_some_and(|c| {
-                String::from_utf8_lossy(c)
-                    .to_ascii_lowercase()
-                    .starts_with("application/x-www-form-urlencoded")
-            }) {
-                let text = String::from_utf8_lossy(&m.body.data);
-                for (n, v) in parse_query(&text, 256) {
+            } else {
+                for (n, v) in &parsed.form {
                     let loc = format!("{side}_body:{n}");
-                    pii::scan_field(&n, &v, &mut |kind, m| {
+                    pii::scan_field(n, v, &mut |kind, m| {
                         found.push((kind, loc.clone(), m.to_string()))
                     });
                 }

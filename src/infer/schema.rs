@@ -288,6 +288,32 @@ struct Kinds {
     object: u64,
 }
 
+/// The property names from the root down to a position, kept on the stack during a walk.
+/// Array items share their array's name (`emails` covers the items of `emails`).
+struct Path<'a> {
+    name: Option<&'a str>,
+    parent: Option<&'a Path<'a>>,
+}
+
+impl Path<'_> {
+    const ROOT: Path<'static> = Path {
+        name: None,
+        parent: None,
+    };
+
+    /// Whether this position or one above it has a name that looks secret or personal.
+    fn sensitive(&self) -> bool {
+        let mut at = Some(self);
+        while let Some(p) = at {
+            if p.name.is_some_and(sensitive_name) {
+                return true;
+            }
+            at = p.parent;
+        }
+        false
+    }
+}
+
 /// One value of a form or multipart field.
 enum FieldValue {
     Text(String),
@@ -298,7 +324,7 @@ enum FieldValue {
 impl Schema {
     /// Adds one value seen at this position (the root of a body, usually).
     pub fn observe(&mut self, v: &serde_json::Value, limits: &Limits) {
-        self.observe_at(v, 0, false, Ctx::new(limits));
+        self.observe_at(v, 0, &Path::ROOT, Ctx::new(limits));
     }
 
     /// The schema of a single value.
@@ -412,13 +438,13 @@ impl Schema {
         out
     }
 
-    fn observe_at(&mut self, v: &Value, depth: usize, sensitive: bool, ctx: Ctx) {
+    fn observe_at(&mut self, v: &Value, depth: usize, path: &Path<'_>, ctx: Ctx) {
         match v {
             Value::Null => add(&mut self.null, 1),
             Value::Bool(_) => add(&mut self.boolean, 1),
             Value::Number(n) if n.is_i64() || n.is_u64() => add(&mut self.integer, 1),
             Value::Number(_) => add(&mut self.number, 1),
-            Value::String(s) => self.observe_str(s, sensitive, false, ctx),
+            Value::String(s) => self.observe_str(s, path, false, ctx),
             Value::Array(list) => {
                 add(&mut self.array, 1);
                 if list.is_empty() {
@@ -430,7 +456,7 @@ impl Schema {
                 }
                 let items = self.items.get_or_insert_with(Box::default);
                 for x in list {
-                    items.observe_at(x, depth + 1, sensitive, ctx);
+                    items.observe_at(x, depth + 1, path, ctx);
                 }
             }
             Value::Object(map) => {
@@ -444,8 +470,11 @@ impl Schema {
                 }
                 for (name, x) in map {
                     if let Some(child) = self.property(name, ctx) {
-                        let sensitive = sensitive || sensitive_name(name);
-                        child.observe_at(x, depth + 1, sensitive, ctx);
+                        let path = Path {
+                            name: Some(name),
+                            parent: Some(path),
+                        };
+                        child.observe_at(x, depth + 1, &path, ctx);
                     }
                 }
             }
@@ -475,7 +504,7 @@ impl Schema {
         self.properties.get_mut(name)
     }
 
-    fn observe_str(&mut self, s: &str, sensitive: bool, form: bool, ctx: Ctx) {
+    fn observe_str(&mut self, s: &str, path: &Path<'_>, form: bool, ctx: Ctx) {
         add(&mut self.string, 1);
         let format = detect_format(s);
         if let Some(f) = format {
@@ -488,8 +517,8 @@ impl Schema {
                 add(&mut self.formats.num_text, 1);
             }
         }
-        let candidate = format.is_none() && !sensitive && enum_word(s);
-        self.note_enum(candidate.then_some(s), ctx);
+        let candidate = format.is_none() && enum_word(s);
+        self.note_enum(candidate.then_some(s), path, ctx);
     }
 
     fn observe_file(&mut self) {
@@ -499,13 +528,16 @@ impl Schema {
     }
 
     /// Records one string for the enum: a candidate joins the set (over the cap, the set is
-    /// given up for good); anything else makes the position not an enum.
-    fn note_enum(&mut self, candidate: Option<&str>, ctx: Ctx) {
+    /// given up for good); anything else makes the position not an enum, and so does a
+    /// sensitive name on the path. Sensitivity belongs to the position, so it is checked
+    /// only while the set is empty: once a value is in, the position is known not to be.
+    fn note_enum(&mut self, candidate: Option<&str>, path: &Path<'_>, ctx: Ctx) {
         if self.not_enum {
             return;
         }
         match candidate {
             Some(s) if self.enum_values.contains(s) => {}
+            Some(_) if self.enum_values.is_empty() && path.sensitive() => self.set_not_enum(),
             Some(s) if self.enum_values.len() < ctx.max_enum => {
                 self.enum_values.insert(s.to_owned());
             }
@@ -697,9 +729,12 @@ impl Schema {
             let Some(child) = self.property(name, ctx) else {
                 continue;
             };
-            let sensitive = sensitive_name(name);
+            let path = Path {
+                name: Some(name),
+                parent: None,
+            };
             match values.as_slice() {
-                [one] => child.observe_field(one, sensitive, ctx),
+                [one] => child.observe_field(one, &path, ctx),
                 many => {
                     add(&mut child.array, 1);
                     if ctx.max_depth <= 1 {
@@ -708,16 +743,16 @@ impl Schema {
                     }
                     let items = child.items.get_or_insert_with(Box::default);
                     for v in many {
-                        items.observe_field(v, sensitive, ctx);
+                        items.observe_field(v, &path, ctx);
                     }
                 }
             }
         }
     }
 
-    fn observe_field(&mut self, v: &FieldValue, sensitive: bool, ctx: Ctx) {
+    fn observe_field(&mut self, v: &FieldValue, path: &Path<'_>, ctx: Ctx) {
         match v {
-            FieldValue::Text(s) => self.observe_str(s, sensitive, true, ctx),
+            FieldValue::Text(s) => self.observe_str(s, path, true, ctx),
             FieldValue::File => self.observe_file(),
         }
     }
@@ -792,7 +827,8 @@ fn percent_decode(raw: &[u8]) -> String {
 
 /// multipart/form-data body (RFC 7578) with the boundary from its Content-Type: an object
 /// schema of the part names. File parts (`filename=` or `filename*=`) and parts that are not
-/// UTF-8 text are `type: string, format: binary`; text parts are typed like form values.
+/// UTF-8 text are `type: string, format: binary`; text parts are typed like form values, and
+/// a name given to several parts is an array.
 ///
 /// A body cut short keeps every part whose headers were complete, except a text part whose
 /// content was cut (its value is unknown); a cut file part still counts, its content does
@@ -984,15 +1020,14 @@ fn sensitive_name(name: &str) -> bool {
         "birth",
         "dob",
     ];
-    // Runs for every property of every sampled object: no allocation.
-    let mut buf = [0u8; 64];
+    // Names reaching here are at most MAX_NAME_LEN bytes; anything longer counts as sensitive.
+    let mut buf = [0u8; MAX_NAME_LEN];
     let mut len = 0;
-    for c in name
-        .bytes()
-        .filter(u8::is_ascii_alphanumeric)
-        .take(buf.len())
-    {
-        buf[len] = c.to_ascii_lowercase();
+    for b in name.bytes().filter(u8::is_ascii_alphanumeric) {
+        let Some(slot) = buf.get_mut(len) else {
+            return true;
+        };
+        *slot = b.to_ascii_lowercase();
         len += 1;
     }
     let normalized = &buf[..len];
@@ -1675,6 +1710,10 @@ mod tests {
         ] {
             assert!(!sensitive_name(n), "{n}");
         }
+        assert!(
+            sensitive_name(&"x".repeat(MAX_NAME_LEN + 1)),
+            "too long to check: kept out"
+        );
     }
 
     #[test]
