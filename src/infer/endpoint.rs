@@ -772,14 +772,7 @@ impl EndpointStats {
 
     fn record_bodies(&mut self, o: &Observation<'_>, status: u16, limits: &Limits) {
         let ex = o.exchange;
-        let identity = format!(
-            "{}|{}|{}|{}",
-            ex.client,
-            ex.server,
-            ex.stream.unwrap_or(0),
-            ex.ts()
-        );
-        let level = stable_hash(identity.as_bytes()).trailing_zeros().min(63) as u8;
+        let level = sample_level(ex);
         let b = &mut self.bodies;
         if level < b.min_level {
             return;
@@ -841,6 +834,26 @@ impl EndpointStats {
             }
         }
     }
+}
+
+/// The sampling level of an exchange: trailing zero bits of a hash of what identifies it
+/// (addresses, stream, time), so the same exchange always gets the same level.
+fn sample_level(ex: &Exchange) -> u8 {
+    let mut id = [0u8; 64];
+    let mut n = 0;
+    for addr in [ex.client, ex.server] {
+        let ip = match addr.ip() {
+            std::net::IpAddr::V4(v) => v.to_ipv6_mapped().octets(),
+            std::net::IpAddr::V6(v) => v.octets(),
+        };
+        id[n..n + 16].copy_from_slice(&ip);
+        id[n + 16..n + 18].copy_from_slice(&addr.port().to_be_bytes());
+        n += 18;
+    }
+    id[n..n + 4].copy_from_slice(&ex.stream.unwrap_or(0).to_be_bytes());
+    id[n + 4..n + 12].copy_from_slice(&ex.ts().to_be_bytes());
+    n += 12;
+    stable_hash(&id[..n]).trailing_zeros().min(63) as u8
 }
 
 fn is_grpc(m: &Message) -> bool {

@@ -389,19 +389,11 @@ pub fn split_path(path: &str) -> impl Iterator<Item = &str> {
     path.split('/').filter(|s| !s.is_empty())
 }
 
-fn path_text(path: &[Seg]) -> String {
-    let mut s = String::new();
-    for p in path {
-        s.push('/');
-        match p {
-            Seg::Literal(l) => s.push_str(l),
-            Seg::Param => s.push_str("{}"),
-        }
+fn shown_text(path: &[&str]) -> String {
+    if path.is_empty() {
+        return "/".into();
     }
-    if s.is_empty() {
-        s.push('/');
-    }
-    s
+    path.iter().map(|p| format!("/{p}")).collect()
 }
 
 impl<T: Mergeable> Tree<T> {
@@ -413,7 +405,11 @@ impl<T: Mergeable> Tree<T> {
             self.dirty = false;
         }
         let segs: Vec<&str> = split_path(path).collect();
+        // The trail (owned segments) is only needed to match hints: without hints it stays
+        // empty, and every request is spared an allocation per segment.
+        let track = !hints.is_empty();
         let mut trail: Vec<Seg> = Vec::new();
+        let mut shown: Vec<&str> = Vec::new();
         let mut node = &mut self.root;
         let mut i = 0;
         while i < segs.len() {
@@ -429,7 +425,7 @@ impl<T: Mergeable> Tree<T> {
             if to_param {
                 if hint.is_some() && node.fold.is_none() {
                     node.fold_words(Fold::Hint, hints, &mut trail);
-                    self.folds.push((path_text(&trail), Fold::Hint));
+                    self.folds.push((shown_text(&shown), Fold::Hint));
                     self.dirty = true;
                 }
                 if node.param.is_none() {
@@ -448,7 +444,10 @@ impl<T: Mergeable> Tree<T> {
                     param.record(seg, shape, 1);
                     i += 1;
                 }
-                trail.push(Seg::Param);
+                if track {
+                    trail.push(Seg::Param);
+                }
+                shown.push("{}");
                 node = &mut param.node;
                 continue;
             }
@@ -464,14 +463,20 @@ impl<T: Mergeable> Tree<T> {
                 if (budget_hit || cap_hit) && foldable(hints, &trail, seg) {
                     let why = if cap_hit { Fold::Cap } else { Fold::Budget };
                     node.fold_words(why, hints, &mut trail);
-                    self.folds.push((path_text(&trail), why));
+                    self.folds.push((shown_text(&shown), why));
                     self.dirty = true;
                     continue; // now folded: the segment goes to the parameter
                 }
                 self.nodes += 1;
             }
-            trail.push(Seg::Literal(seg.to_string()));
-            node = node.literals.entry(seg.to_string()).or_default();
+            if track {
+                trail.push(Seg::Literal(seg.to_string()));
+            }
+            shown.push(seg);
+            node = match node.literals.get_mut(seg) {
+                Some(_) => node.literals.get_mut(seg).expect("just checked"),
+                None => node.literals.entry(seg.to_string()).or_default(),
+            };
             i += 1;
         }
         node.methods.entry(method.to_string()).or_default()
