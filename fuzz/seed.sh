@@ -10,6 +10,8 @@
 #   tls_hello: ClientHello/ServerHello/Certificate bodies, and handshake record streams
 #            (client records, then server records, padded to equal length)
 #   pii:     strings that hold (or nearly hold) each kind of sensitive data
+#   infer:   HTTP/1 conversations with credentials, query strings and JSON, form and
+#            multipart bodies (written here), in the target's chunk framing
 #   schema:  HTTP bodies exported by tshark (JSON, form, multipart, anything else) and a few
 #            written here, each behind a mode byte (limits and split)
 # Usage: fuzz/seed.sh   (idempotent; file names are content hashes)
@@ -21,7 +23,7 @@ CAPTURE_DIRS=(/work/shared/captures "$FUZZ_DIR/../captures")
 MAX_CAPTURE=$((1024 * 1024))   # bigger files are truncated
 HEAD_BYTES=$((64 * 1024))
 
-mkdir -p "$CORPUS"/{capture,decode,http1,tcp,http2,hpack,tls_hello,pii,schema}
+mkdir -p "$CORPUS"/{capture,decode,http1,tcp,http2,hpack,tls_hello,pii,schema,infer}
 
 mapfile -t FILES < <(find "${CAPTURE_DIRS[@]}" -type f \( -name '*.pcap' -o -name '*.pcapng' \) 2>/dev/null | sort)
 echo "found ${#FILES[@]} capture files" >&2
@@ -573,6 +575,42 @@ print(f"schema: {n} seeds", file=sys.stderr)
 PY
 rm -rf "$SCHEMA_TMP"
 
-for t in capture decode http1 tcp http2 hpack tls_hello pii schema; do
+# --- infer ----------------------------------------------------------------------------
+# A mode byte, then chunks: a control byte (bit 7: server side; bits 0-6: length - 1).
+python3 - "$CORPUS/infer" <<'PY'
+import base64, hashlib, json, os, sys
+out = sys.argv[1]
+def b64(d): return base64.urlsafe_b64encode(d).rstrip(b"=")
+jwt = b".".join([b64(b'{"alg":"HS256"}'), b64(json.dumps({"iss": "https://id.test", "aud": ["shop"], "sub": "u1", "exp": 1}).encode()), b"c2ln"])
+body = json.dumps({"user": {"email": "a@b.co", "phone": "+14155550123", "dob": "1990-01-02"}, "items": [{"id": 1, "status": "active"}]}).encode()
+form = b"grant_type=client_credentials&client_id=x&client_secret=s3cr3t"
+mp = b"--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.txt\"\r\n\r\nhello\r\n--XyZ--\r\n"
+def req(method, target, headers, body=b""):
+    h = b"".join(k + b": " + v + b"\r\n" for k, v in headers)
+    if body: h += b"Content-Length: " + str(len(body)).encode() + b"\r\n"
+    return method + b" " + target + b" HTTP/1.1\r\nHost: api.test\r\n" + h + b"\r\n" + body
+def resp(body, ctype=b"application/json"):
+    return b"HTTP/1.1 200 OK\r\nContent-Type: " + ctype + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+convs = [
+    [(0, req(b"GET", b"/users/42?limit=5&api_key=k", [(b"Authorization", b"Bearer " + jwt)])), (1, resp(body))],
+    [(0, req(b"POST", b"/auth/token", [(b"Content-Type", b"application/x-www-form-urlencoded")], form)), (1, resp(json.dumps({"token": jwt.decode()}).encode()))],
+    [(0, req(b"POST", b"/uploads", [(b"Content-Type", b"multipart/form-data; boundary=XyZ"), (b"Cookie", b"session=abc")], mp)), (1, resp(b"{}"))],
+    [(0, req(b"GET", b"/a/b/c/d", [(b"X-API-Key", b"key")])), (1, resp(b"[1,2,{\"x\":null}]"))],
+]
+n = 0
+for mode in (0, 1, 2, 3):
+    for conv in convs:
+        seed = bytes([mode])
+        for side, data in conv:
+            for i in range(0, len(data), 100):
+                chunk = data[i:i + 100]
+                seed += bytes([(side << 7) | (len(chunk) - 1)]) + chunk
+        with open(os.path.join(out, hashlib.sha1(seed).hexdigest()), "wb") as fh:
+            fh.write(seed)
+        n += 1
+print(f"infer: {n} seeds", file=sys.stderr)
+PY
+
+for t in capture decode http1 tcp http2 hpack tls_hello pii schema infer; do
     printf '%-8s %5d files\n' "$t" "$(find "$CORPUS/$t" -type f | wc -l)"
 done

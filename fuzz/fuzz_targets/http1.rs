@@ -19,7 +19,13 @@ fuzz_target!(|data: &[u8]| {
         first_ts: 0,
         last_ts: 0,
     };
-    let config = Config { max_body: if mode & 2 == 0 { 0 } else { 4096 }, max_head: 1024, probe_limit: 2048, max_pending: 8 };
+    let config = Config {
+        max_body: if mode & 2 == 0 { 0 } else { 4096 },
+        max_head: 1024,
+        probe_limit: 2048,
+        max_pending: 8,
+        defer_decoding: mode & 4 != 0,
+    };
     let mut ctx = Ctx::new(config);
     let mut conn = Connection::new();
     let mut ts = 0;
