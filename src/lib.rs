@@ -20,6 +20,7 @@ pub mod output;
 pub mod pipeline;
 pub mod report;
 pub mod source;
+pub mod spec;
 pub mod stats;
 pub mod store;
 pub mod tcp;

@@ -74,6 +74,11 @@ enum Command {
         /// Hints are stored in the inventory and apply from this run on.
         #[arg(long, value_name = "FILE")]
         hints: Option<PathBuf>,
+        /// OpenAPI (3.x) or Swagger (2.0) specs, JSON or YAML: their path templates are
+        /// matched first, so documented endpoints take the spec's form and parameter
+        /// names (`/pets/{petId}`). Not stored: give them again to later runs.
+        #[arg(long, value_name = "FILE")]
+        spec: Vec<PathBuf>,
         /// Print counters of what was seen and what was skipped (and why) to stderr.
         #[arg(long)]
         stats: bool,
@@ -155,8 +160,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             paths,
             db,
             hints,
+            spec,
             stats,
-        } => analyze(&paths, &db.db, hints.as_deref(), stats),
+        } => analyze(&paths, &db.db, hints.as_deref(), &spec, stats),
         Command::Endpoints {
             db,
             format,
@@ -316,6 +322,7 @@ fn analyze(
     paths: &[PathBuf],
     db: &Path,
     hints: Option<&Path>,
+    specs: &[PathBuf],
     show_stats: bool,
 ) -> anyhow::Result<u8> {
     let started_at = now_text();
@@ -326,6 +333,14 @@ fn analyze(
         let new =
             template::parse_hints(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
         for h in new {
+            if !config.hints.contains(&h) {
+                config.hints.push(h);
+            }
+        }
+    }
+    let user_hints = config.hints.clone();
+    for file in specs {
+        for h in specter::spec::hints(file)? {
             if !config.hints.contains(&h) {
                 config.hints.push(h);
             }
@@ -364,7 +379,7 @@ fn analyze(
         stats: batch.stats.clone(),
         observed: observed.clone(),
     };
-    let run_id = store.save(&inv, &config, &run)?;
+    let run_id = store.save(&inv, &config, &user_hints, &run)?;
     let hosts: std::collections::BTreeSet<&str> = after.iter().map(|(h, _)| h.as_str()).collect();
     let mut err = io::stderr().lock();
     writeln!(

@@ -381,3 +381,42 @@ fn an_enumeration_scan_folds_instead_of_growing() {
     let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
     assert!(size < 2 << 20, "inventory of {size} bytes for one endpoint");
 }
+
+#[test]
+fn a_spec_s_templates_are_matched_first_and_name_the_parameters() {
+    let db = temp_path("spec.db");
+    let spec = root().join("specs/shop-api.yaml");
+    analyze(
+        &db,
+        &[&shop("shop-api-a.pcap"), &shop("shop-api-b.pcap")],
+        &["--spec", spec.to_str().expect("path")],
+    );
+    let eps = endpoints_json(&db);
+    let paths: BTreeSet<String> = eps
+        .iter()
+        .filter_map(|e| e["path"].as_str().map(String::from))
+        .collect();
+    // Documented: the spec's names under its /api/v1 base path.
+    for p in [
+        "/api/v1/users/{user_id}/orders/{order_id}",
+        "/api/v1/articles/{slug}",
+        "/api/v1/files/{file_hash}",
+        "/api/v1/reports/{report_date}",
+        "/api/v1/users/me",
+    ] {
+        assert!(paths.contains(p), "{p} not in {paths:?}");
+    }
+    // Undocumented: templated from the traffic alone.
+    assert!(paths.contains("/api/v1/sessions/{sessionId}"), "{paths:?}");
+    assert!(paths.contains("/api/v2/users/{userId}"), "{paths:?}");
+    // The same endpoints as without a spec: only names change.
+    let ours: BTreeSet<(String, String)> = eps
+        .iter()
+        .map(|e| {
+            let m = e["method"].as_str().unwrap_or("").to_string();
+            (m, shape(e["path"].as_str().unwrap_or("")))
+        })
+        .collect();
+    let theirs: BTreeSet<(String, String)> = routes().into_keys().collect();
+    assert_eq!(ours, theirs);
+}

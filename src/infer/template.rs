@@ -418,10 +418,14 @@ impl<T: Mergeable> Tree<T> {
             let hint = forced_param(hints, &trail);
             let rest = at_depth_limit || matches!(hint, Some(HintSeg::Rest(_)));
             let shape = segment::classify(seg);
-            let to_param = rest
-                || hint.is_some()
-                || shape.is_identifier()
-                || (node.fold.is_some() && foldable(hints, &trail, seg));
+            // A literal a hint names stays literal; then hints, shapes and folds decide.
+            let to_param = !protected(hints, &trail, seg)
+                && (rest
+                    || hint.is_some()
+                    || shape.is_identifier()
+                    || (node.fold.is_some()
+                        && !node.literals.contains_key(seg)
+                        && foldable(hints, &trail, seg)));
             if to_param {
                 if hint.is_some() && node.fold.is_none() {
                     node.fold_words(Fold::Hint, hints, &mut trail);

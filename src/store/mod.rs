@@ -374,10 +374,13 @@ impl Store {
     }
 
     /// Writes the inventory, the hints and a run record in one transaction.
+    /// `hints` are the user's hints to keep (a spec's templates are not stored: they
+    /// apply to the runs given that spec).
     pub fn save(
         &mut self,
         inv: &Inventory,
         config: &Config,
+        hints: &[Hint],
         run: &RunRecord,
     ) -> Result<i64, StoreError> {
         let path = self.path.clone();
@@ -386,7 +389,7 @@ impl Store {
             source,
         };
         let tx = self.conn.transaction().map_err(e)?;
-        write_inventory(&tx, inv, config).map_err(e)?;
+        write_inventory(&tx, inv, config, hints).map_err(e)?;
         let run_id = write_run(&tx, run).map_err(e)?;
         tx.commit().map_err(e)?;
         Ok(run_id)
@@ -423,7 +426,12 @@ type Pending<'a> = (
     Option<&'a Param<EndpointStats>>,
 );
 
-fn write_inventory(tx: &Transaction<'_>, inv: &Inventory, config: &Config) -> rusqlite::Result<()> {
+fn write_inventory(
+    tx: &Transaction<'_>,
+    inv: &Inventory,
+    config: &Config,
+    hints: &[Hint],
+) -> rusqlite::Result<()> {
     tx.execute_batch(
         "DELETE FROM nodes; DELETE FROM observations; DELETE FROM tls_services; DELETE FROM endpoints;",
     )?;
@@ -490,7 +498,7 @@ fn write_inventory(tx: &Transaction<'_>, inv: &Inventory, config: &Config) -> ru
         let mut hint_stmt = tx.prepare(
             "INSERT OR IGNORE INTO hints (pattern, added_at) VALUES (?1, datetime('now'))",
         )?;
-        for h in &config.hints {
+        for h in hints {
             hint_stmt.execute([&h.text])?;
         }
         let mut ep_stmt = tx.prepare(
