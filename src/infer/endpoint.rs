@@ -832,46 +832,19 @@ impl EndpointStats {
     }
 }
 
-thread_local! {
-    /// Identity hashes already computed: the same caller sends the same credential on
-    /// request after request, and SHA-256 per request was a tenth of the inventory's cost.
-    /// Keyed by a fast hash of the same material; memory only, cleared when full.
-    static IDENTITIES_SEEN: std::cell::RefCell<std::collections::HashMap<u64, u64>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
-}
-
-/// A caller's identity as stored: the first 8 bytes of SHA-256(salt, scheme, material).
-/// Salted so that low-entropy subjects (Basic user names) cannot be looked up.
+/// A caller's identity as stored: a 64-bit hash of the inventory's salt, the scheme and
+/// the credential's subject, kept only inside a bottom-k sketch. The salt lives in the
+/// same file, so no hash would stop someone holding the file from testing guessed user
+/// names; what the salt and the 64-bit width do give is that a token cannot be read back
+/// (a 200-byte token has countless preimages) and hashes do not match across
+/// inventories. It was SHA-256 first: a tenth of the inventory's cost for nothing more.
 fn identity_hash(salt: &[u8], key: &str, id: &[u8]) -> u64 {
     let mut material = Vec::with_capacity(salt.len() + key.len() + id.len() + 1);
     material.extend_from_slice(salt);
     material.extend_from_slice(key.as_bytes());
     material.push(0);
     material.extend_from_slice(id);
-    let fast = stable_hash(&material);
-    if let Some(h) = IDENTITIES_SEEN.with(|m| m.borrow().get(&fast).copied()) {
-        return h;
-    }
-    // The salted digest is taken over a 64-bit digest of the material, not the material:
-    // one SHA-256 block per request instead of one per 64 bytes of token.
-    use sha2::Digest;
-    let mut short = Vec::with_capacity(salt.len() + key.len() + 9);
-    short.extend_from_slice(salt);
-    short.extend_from_slice(key.as_bytes());
-    short.push(0);
-    short.extend_from_slice(&fast.to_le_bytes());
-    let d = sha2::Sha256::digest(&short);
-    let mut h = [0u8; 8];
-    h.copy_from_slice(&d[..8]);
-    let h = u64::from_le_bytes(h);
-    IDENTITIES_SEEN.with(|m| {
-        let mut m = m.borrow_mut();
-        if m.len() >= 4096 {
-            m.clear();
-        }
-        m.insert(fast, h);
-    });
-    h
+    stable_hash(&material)
 }
 
 /// The sampling level of an exchange: trailing zero bits of a hash of what identifies it
