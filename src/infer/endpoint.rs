@@ -148,6 +148,17 @@ pub struct EndpointStats {
     pub bodies: Bodies,
 }
 
+/// Counts one more under `key`, allocating the key only the first time (this runs
+/// several times per request).
+fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
+    match map.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(key.to_string(), 1);
+        }
+    }
+}
+
 fn min_nonzero(a: i64, b: i64) -> i64 {
     match (a, b) {
         (0, x) | (x, 0) => x,
@@ -650,7 +661,7 @@ impl EndpointStats {
         } else {
             ex.proto.as_str()
         };
-        *self.protos.entry(proto.to_string()).or_default() += 1;
+        bump(&mut self.protos, proto);
         for (n, v) in o.query {
             if !self.query.contains_key(n) && self.query.len() >= limits.max_query_params {
                 self.query_more = true;
@@ -664,14 +675,14 @@ impl EndpointStats {
             }
             let q = self.query.entry(n.clone()).or_default();
             q.count += 1;
-            *q.types.entry(value_type(v).to_string()).or_default() += 1;
+            bump(&mut q.types, value_type(v));
         }
         if let Some(t) = media_type(o.request) {
-            *self.request_types.entry(t).or_default() += 1;
+            bump(&mut self.request_types, &t);
             truncate_map(&mut self.request_types, limits.max_set);
         }
         if let Some(t) = ex.response.as_ref().and_then(media_type) {
-            *self.response_types.entry(t).or_default() += 1;
+            bump(&mut self.response_types, &t);
             truncate_map(&mut self.response_types, limits.max_set);
         }
         self.record_auth(o, status);
@@ -687,14 +698,14 @@ impl EndpointStats {
     fn record_auth(&mut self, o: &Observation<'_>, status: u16) {
         let creds: Vec<Credential> = auth::credentials(&o.request.head, o.query);
         if creds.is_empty() {
-            *self.auth.entry("none".into()).or_default() += 1;
+            bump(&mut self.auth, "none");
             if (200..300).contains(&status) {
                 self.unauthenticated_2xx += 1;
             }
             return;
         }
         for c in creds {
-            *self.auth.entry(c.key.clone()).or_default() += 1;
+            bump(&mut self.auth, &c.key);
             if let Some(id) = &c.identity {
                 self.identities.insert(identity_hash(o.salt, &c.key, id));
             }
