@@ -19,7 +19,12 @@ tokens and keys, the token itself, given to the caller only to be hashed with th
 inventory's salt: the inventory counts distinct callers without storing who they are.
 */
 
+use std::borrow::Cow;
+use std::rc::Rc;
+
 use base64::Engine;
+
+use super::sketch::stable_hash;
 use serde::{Deserialize, Serialize};
 
 use crate::exchange::Head;
@@ -33,15 +38,21 @@ pub struct JwtInfo {
     pub has_exp: bool,
 }
 
-/// One credential found on a request.
+/// One credential found on a request. Built for every request: the common keys are
+/// static, the identity is already reduced to a hash, a JWT's information is shared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credential {
     /// The scheme key (see the module doc).
-    pub key: String,
-    /// Material identifying the caller, to be hashed; never stored.
-    pub identity: Option<Vec<u8>>,
+    pub key: Cow<'static, str>,
+    /// An unsalted 64-bit hash of what identifies the caller (never the material itself);
+    /// the inventory salts it again before keeping it.
+    pub identity: Option<u64>,
     /// For bearer tokens that are JWTs.
-    pub jwt: Option<JwtInfo>,
+    pub jwt: Option<Rc<JwtInfo>>,
+}
+
+fn id_of(material: &[u8]) -> Option<u64> {
+    Some(stable_hash(material))
 }
 
 const KEY_HEADERS: &[&str] = &[
@@ -122,7 +133,8 @@ fn b64url(s: &str) -> Option<Vec<u8>> {
         .ok()
 }
 
-type JwtRead = Option<(JwtInfo, Option<Vec<u8>>)>;
+/// A JWT's information and the hash of its `iss` and `sub`.
+type JwtRead = Option<(Rc<JwtInfo>, Option<u64>)>;
 
 thread_local! {
     /// Tokens already read: a client sends the same token on request after request, and
@@ -137,7 +149,7 @@ const JWT_SEEN_MAX: usize = 4096;
 /// Reads a JWT's header and claims (the signature is neither checked nor kept).
 /// Returns the information and the identity material (`iss` and `sub`).
 pub fn read_jwt(token: &str) -> JwtRead {
-    let key = super::sketch::stable_hash(token.as_bytes());
+    let key = stable_hash(token.as_bytes());
     if let Some(hit) = JWT_SEEN.with(|m| m.borrow().get(&key).cloned()) {
         return hit;
     }
@@ -167,14 +179,15 @@ fn parse_jwt(token: &str) -> JwtRead {
     };
     let iss = claims.get("iss").and_then(short);
     let sub = claims.get("sub").map(|s| s.to_string());
-    let identity = sub.map(|s| format!("{}\u{0}{s}", iss.as_deref().unwrap_or("")).into_bytes());
+    let identity =
+        sub.map(|s| stable_hash(format!("{}\u{0}{s}", iss.as_deref().unwrap_or("")).as_bytes()));
     Some((
-        JwtInfo {
+        Rc::new(JwtInfo {
             alg,
             iss,
             aud,
             has_exp: claims.get("exp").is_some(),
-        },
+        }),
         identity,
     ))
 }
@@ -190,7 +203,7 @@ fn authorization(value: &[u8]) -> Credential {
             let user = base64::engine::general_purpose::STANDARD
                 .decode(rest)
                 .ok()
-                .map(|d| d.split(|&b| b == b':').next().unwrap_or_default().to_vec());
+                .and_then(|d| id_of(d.split(|&b| b == b':').next().unwrap_or_default()));
             Credential {
                 key: "basic".into(),
                 identity: user,
@@ -200,17 +213,17 @@ fn authorization(value: &[u8]) -> Credential {
         "bearer" => match read_jwt(rest) {
             Some((jwt, identity)) => Credential {
                 key: "bearer".into(),
-                identity: identity.or_else(|| Some(rest.as_bytes().to_vec())),
+                identity: identity.or_else(|| id_of(rest.as_bytes())),
                 jwt: Some(jwt),
             },
             None => Credential {
                 key: "bearer".into(),
-                identity: Some(rest.as_bytes().to_vec()),
+                identity: id_of(rest.as_bytes()),
                 jwt: None,
             },
         },
         "digest" | "negotiate" | "ntlm" => Credential {
-            key: lower.clone(),
+            key: lower.clone().into(),
             identity: None,
             jwt: None,
         },
@@ -220,7 +233,7 @@ fn authorization(value: &[u8]) -> Credential {
                 .split("Credential=")
                 .nth(1)
                 .and_then(|c| c.split('/').next())
-                .map(|k| k.as_bytes().to_vec()),
+                .and_then(|k| id_of(k.as_bytes())),
             jwt: None,
         },
         _ => {
@@ -230,8 +243,8 @@ fn authorization(value: &[u8]) -> Credential {
                 .take(32)
                 .collect();
             Credential {
-                key: format!("authorization:{name}"),
-                identity: Some(rest.as_bytes().to_vec()),
+                key: format!("authorization:{name}").into(),
+                identity: id_of(rest.as_bytes()),
                 jwt: None,
             }
         }
@@ -254,16 +267,16 @@ pub fn credentials(head: &Head, query: &[(String, String)]) -> Vec<Credential> {
                 let n = n.trim();
                 if is_session_cookie(n) {
                     out.push(Credential {
-                        key: format!("cookie:{}", n.to_ascii_lowercase()),
-                        identity: Some(v.trim().as_bytes().to_vec()),
+                        key: format!("cookie:{}", n.to_ascii_lowercase()).into(),
+                        identity: id_of(v.trim().as_bytes()),
                         jwt: read_jwt(v.trim()).map(|(j, _)| j),
                     });
                 }
             }
         } else if is_key_header(name) {
             out.push(Credential {
-                key: format!("api_key:header:{}", name.to_ascii_lowercase()),
-                identity: Some(value.to_vec()),
+                key: format!("api_key:header:{}", name.to_ascii_lowercase()).into(),
+                identity: id_of(value),
                 jwt: std::str::from_utf8(value)
                     .ok()
                     .and_then(read_jwt)
@@ -274,8 +287,8 @@ pub fn credentials(head: &Head, query: &[(String, String)]) -> Vec<Credential> {
     for (n, v) in query {
         if is_key_param(n) && !v.is_empty() {
             out.push(Credential {
-                key: format!("api_key:query:{}", n.to_ascii_lowercase()),
-                identity: Some(v.as_bytes().to_vec()),
+                key: format!("api_key:query:{}", n.to_ascii_lowercase()).into(),
+                identity: id_of(v.as_bytes()),
                 jwt: read_jwt(v).map(|(j, _)| j),
             });
         }
@@ -341,7 +354,7 @@ mod tests {
             &h,
             &[("api_key".into(), "q".into()), ("page".into(), "2".into())],
         );
-        let keys: Vec<&str> = creds.iter().map(|c| c.key.as_str()).collect();
+        let keys: Vec<&str> = creds.iter().map(|c| c.key.as_ref()).collect();
         assert_eq!(
             keys,
             [
@@ -357,8 +370,11 @@ mod tests {
         assert_eq!(j.iss.as_deref(), Some("https://id.example.com"));
         assert_eq!(j.aud, ["shop"]);
         assert!(j.has_exp);
-        let id = b.identity.clone().unwrap_or_default();
-        assert!(!String::from_utf8_lossy(&id).contains("c2lnbmF0dXJl"));
+        // The identity is the JWT's issuer and subject, not the token.
+        assert_eq!(
+            b.identity,
+            Some(stable_hash(b"https://id.example.com\0\"u-17\""))
+        );
     }
 
     #[test]
@@ -366,7 +382,7 @@ mod tests {
         let h = head(&[("authorization", "Basic YWxpY2U6czNjcjN0")]); // alice:s3cr3t
         let c = credentials(&h, &[]);
         assert_eq!(c[0].key, "basic");
-        assert_eq!(c[0].identity.as_deref(), Some(&b"alice"[..]));
+        assert_eq!(c[0].identity, Some(stable_hash(b"alice")));
     }
 
     #[test]
@@ -384,6 +400,9 @@ mod tests {
             let _ = credentials(&h, &[]);
         }
         let none = jwt(r#"{"alg":"none"}"#, r#"{"sub":1}"#);
-        assert_eq!(read_jwt(&none).map(|(j, _)| j.alg), Some("none".into()));
+        assert_eq!(
+            read_jwt(&none).map(|(j, _)| j.alg.clone()),
+            Some("none".into())
+        );
     }
 }

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::auth::{self, Credential, JwtInfo};
+use super::auth::{self, Credential};
 use super::pii::{self, PiiKind};
 use super::schema::{self, Schema};
 use super::sketch::{stable_hash, Examples, Sketch};
@@ -706,22 +706,28 @@ impl EndpointStats {
         }
         for c in creds {
             bump(&mut self.auth, &c.key);
-            if let Some(id) = &c.identity {
-                self.identities.insert(identity_hash(o.salt, &c.key, id));
+            if let Some(id) = c.identity {
+                self.identities
+                    .insert(identity_hash(o.salt, &c.key, &id.to_le_bytes()));
             }
-            if let Some(JwtInfo {
-                alg,
-                iss,
-                aud,
-                has_exp,
-            }) = c.jwt
-            {
+            if let Some(info) = c.jwt {
                 let j = &mut self.jwt;
                 j.tokens += 1;
-                j.with_exp += u64::from(has_exp);
-                j.algs.insert(alg);
-                j.issuers.extend(iss);
-                j.audiences.extend(aud);
+                j.with_exp += u64::from(info.has_exp);
+                // Clone strings only when new: the same issuer comes on every request.
+                if !j.algs.contains(&info.alg) {
+                    j.algs.insert(info.alg.clone());
+                }
+                if let Some(iss) = &info.iss {
+                    if !j.issuers.contains(iss) {
+                        j.issuers.insert(iss.clone());
+                    }
+                }
+                for aud in &info.aud {
+                    if !j.audiences.contains(aud) {
+                        j.audiences.insert(aud.clone());
+                    }
+                }
                 truncate_set(&mut j.algs, 8);
                 truncate_set(&mut j.issuers, 8);
                 truncate_set(&mut j.audiences, 8);
