@@ -356,15 +356,23 @@ impl Mergeable for EndpointStats {
 
 /// The media type of a message, lower-cased and without parameters.
 pub fn media_type(m: &Message) -> Option<String> {
+    let mut buf = [0u8; MEDIA_TYPE_MAX];
+    media_type_in(m, &mut buf).map(str::to_string)
+}
+
+/// Longest media type kept.
+const MEDIA_TYPE_MAX: usize = 100;
+
+/// `media_type` written into a caller's buffer: runs twice per request, allocates nothing.
+fn media_type_in<'b>(m: &Message, buf: &'b mut [u8; MEDIA_TYPE_MAX]) -> Option<&'b str> {
     let v = m.head.header("content-type")?;
-    let v = String::from_utf8_lossy(v);
-    let t = v
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    (!t.is_empty() && t.len() <= 100).then_some(t)
+    let end = v.iter().position(|&b| b == b';').unwrap_or(v.len());
+    let t = v[..end].trim_ascii();
+    let out = buf.get_mut(..t.len()).filter(|_| !t.is_empty())?;
+    for (d, s) in out.iter_mut().zip(t) {
+        *d = s.to_ascii_lowercase();
+    }
+    std::str::from_utf8(out).ok()
 }
 
 fn value_type(v: &str) -> &'static str {
@@ -677,12 +685,17 @@ impl EndpointStats {
             q.count += 1;
             bump(&mut q.types, value_type(v));
         }
-        if let Some(t) = media_type(o.request) {
-            bump(&mut self.request_types, &t);
+        let mut buf = [0u8; MEDIA_TYPE_MAX];
+        if let Some(t) = media_type_in(o.request, &mut buf) {
+            bump(&mut self.request_types, t);
             truncate_map(&mut self.request_types, limits.max_set);
         }
-        if let Some(t) = ex.response.as_ref().and_then(media_type) {
-            bump(&mut self.response_types, &t);
+        if let Some(t) = ex
+            .response
+            .as_ref()
+            .and_then(|r| media_type_in(r, &mut buf))
+        {
+            bump(&mut self.response_types, t);
             truncate_map(&mut self.response_types, limits.max_set);
         }
         self.record_auth(o, status);
@@ -824,14 +837,14 @@ impl EndpointStats {
                 let mut path = String::from("$");
                 let mut budget = limits.max_body_strings;
                 walk_json(v, &mut path, None, 0, &mut budget, &mut |p, key, s| {
-                    let loc = format!("{side}_body:{p}");
+                    // The location is written out only for a finding: this runs for
+                    // every string of every sampled body.
+                    let mut hit = |kind, m: &str| {
+                        found.push((kind, format!("{side}_body:{p}"), m.to_string()))
+                    };
                     match key {
-                        Some(k) => pii::scan_field(k, s, &mut |kind, m| {
-                            found.push((kind, loc.clone(), m.to_string()))
-                        }),
-                        None => pii::scan_text(s, &mut |kind, m| {
-                            found.push((kind, loc.clone(), m.to_string()))
-                        }),
+                        Some(k) => pii::scan_field(k, s, &mut hit),
+                        None => pii::scan_text(s, &mut hit),
                     }
                 });
             } else {
