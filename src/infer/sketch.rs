@@ -12,15 +12,29 @@ sensors, and come out the same.
 
 use serde::{Deserialize, Serialize};
 
-/// Hashes a value with a fixed, platform-independent hash (FNV-1a then a 64-bit
-/// finaliser), so sketches stored by one run are comparable with the next.
+/// Hashes a value with a fixed, platform-independent hash, so sketches stored by one run
+/// are comparable with the next: eight bytes at a time (rotate, xor, multiply by the
+/// golden-ratio constant, as FxHash does), then the length, then splitmix64's finaliser
+/// so every output bit (the low ones too: sampling levels count trailing zeros) depends
+/// on every input bit. It runs on every request (tokens, paths), so it has to be cheap;
+/// it is not a cryptographic hash.
 pub fn stable_hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
     }
-    // splitmix64 finaliser: FNV alone leaves the low bits poorly mixed.
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut w = [0u8; 8];
+        w[..rest.len()].copy_from_slice(rest);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    }
+    h = (h.rotate_left(5) ^ bytes.len() as u64).wrapping_mul(K);
+    // splitmix64 finaliser.
     h ^= h >> 30;
     h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h ^= h >> 27;
@@ -141,6 +155,22 @@ mod tests {
         let d = big.distinct() as f64;
         assert!((d - 100_000.0).abs() / 100_000.0 < 0.35, "estimate {d}");
         assert!(!big.is_exact());
+    }
+
+    #[test]
+    fn hash_spreads_short_and_similar_inputs() {
+        // Sampling levels are trailing zero bits: about half the hashes of similar inputs
+        // must have level 0, a quarter level 1.
+        let mut levels = [0u32; 4];
+        for i in 0..40_000u32 {
+            let h = stable_hash(format!("10.0.0.5:{}|10.0.0.9:80|{i}", i % 7).as_bytes());
+            let l = h.trailing_zeros().min(3) as usize;
+            levels[l] += 1;
+        }
+        assert!((18_000..22_000).contains(&levels[0]), "{levels:?}");
+        assert!((8_500..11_500).contains(&levels[1]), "{levels:?}");
+        assert_ne!(stable_hash(b""), stable_hash(b"\0"));
+        assert_ne!(stable_hash(b"ab"), stable_hash(b"ab\0"));
     }
 
     #[test]
