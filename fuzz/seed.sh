@@ -10,6 +10,7 @@
 #   tls_hello: ClientHello/ServerHello/Certificate bodies, and handshake record streams
 #            (client records, then server records, padded to equal length)
 #   pii:     strings that hold (or nearly hold) each kind of sensitive data
+#   spec:    the project's specs and a hints file
 #   infer:   HTTP/1 conversations with credentials, query strings and JSON, form and
 #            multipart bodies (written here), in the target's chunk framing
 #   schema:  HTTP bodies exported by tshark (JSON, form, multipart, anything else) and a few
@@ -23,7 +24,7 @@ CAPTURE_DIRS=(/work/shared/captures "$FUZZ_DIR/../captures")
 MAX_CAPTURE=$((1024 * 1024))   # bigger files are truncated
 HEAD_BYTES=$((64 * 1024))
 
-mkdir -p "$CORPUS"/{capture,decode,http1,tcp,http2,hpack,tls_hello,pii,schema,infer}
+mkdir -p "$CORPUS"/{capture,decode,http1,tcp,http2,hpack,tls_hello,pii,schema,infer,spec}
 
 mapfile -t FILES < <(find "${CAPTURE_DIRS[@]}" -type f \( -name '*.pcap' -o -name '*.pcapng' \) 2>/dev/null | sort)
 echo "found ${#FILES[@]} capture files" >&2
@@ -611,6 +612,11 @@ for mode in (0, 1, 2, 3):
 print(f"infer: {n} seeds", file=sys.stderr)
 PY
 
-for t in capture decode http1 tcp http2 hpack tls_hello pii schema infer; do
+# --- spec -----------------------------------------------------------------------------
+cp "$FUZZ_DIR"/../specs/*.yaml "$CORPUS/spec/" 2>/dev/null || true
+printf '/files/{path*}\n/teams/{team}\n# comment\n/users/new\n' >"$CORPUS/spec/hints.txt"
+printf '{"swagger":"2.0","basePath":"/api","paths":{"/u/{id}":{},"/f/{n}.json":{}}}' >"$CORPUS/spec/v2.json"
+
+for t in capture decode http1 tcp http2 hpack tls_hello pii schema infer spec; do
     printf '%-8s %5d files\n' "$t" "$(find "$CORPUS/$t" -type f | wc -l)"
 done
