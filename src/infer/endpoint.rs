@@ -402,28 +402,7 @@ fn char_floor(s: &str, max: usize) -> usize {
 
 /// Decodes `%XX` and `+` of a query component.
 pub fn query_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = |c: Option<&u8>| c.and_then(|c| (*c as char).to_digit(16));
-                match (hex(b.get(i + 1)), hex(b.get(i + 2))) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&super::segment::percent_decode(s, true)).into_owned()
 }
 
 /// Splits a query string into decoded (name, value) pairs, at most `max`.
@@ -698,7 +677,7 @@ impl EndpointStats {
             bump(&mut self.response_types, t);
             truncate_map(&mut self.response_types, limits.max_set);
         }
-        self.record_auth(o, status);
+        self.record_auth(o, status, limits);
         if let Some(r) = &ex.response {
             if r.head.header("deprecation").is_some() || r.head.header("sunset").is_some() {
                 self.deprecated_responses += 1;
@@ -708,7 +687,7 @@ impl EndpointStats {
         self.record_bodies(o, status, limits);
     }
 
-    fn record_auth(&mut self, o: &Observation<'_>, status: u16) {
+    fn record_auth(&mut self, o: &Observation<'_>, status: u16, limits: &Limits) {
         let creds: Vec<Credential> = auth::credentials(&o.request.head, o.query);
         if creds.is_empty() {
             bump(&mut self.auth, "none");
@@ -741,9 +720,9 @@ impl EndpointStats {
                         j.audiences.insert(aud.clone());
                     }
                 }
-                truncate_set(&mut j.algs, 8);
-                truncate_set(&mut j.issuers, 8);
-                truncate_set(&mut j.audiences, 8);
+                truncate_set(&mut j.algs, limits.max_set);
+                truncate_set(&mut j.issuers, limits.max_set);
+                truncate_set(&mut j.audiences, limits.max_set);
             }
         }
     }

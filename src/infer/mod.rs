@@ -102,7 +102,7 @@ fn normalize_host(ex: &Exchange) -> String {
         });
     match raw {
         Some(h) => match h.strip_suffix(":80") {
-            Some(bare) if ex.proto != Proto::Tls && ex.server.port() == 80 => bare.to_string(),
+            Some(bare) if ex.server.port() == 80 => bare.to_string(),
             _ => h,
         },
         None => ex.server.to_string(),

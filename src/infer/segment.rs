@@ -158,24 +158,30 @@ fn is_token(b: &[u8]) -> bool {
     (digits >= 2 && upper && lower) || random_case
 }
 
-/// Decodes `%XX` escapes (for classification only; literals keep their wire form).
-fn percent_decoded(s: &str) -> std::borrow::Cow<'_, [u8]> {
+/// Decodes `%XX` escapes, and `+` as a space when `plus_is_space` (query components and
+/// forms); borrows when there is nothing to decode. Malformed escapes stay as they are.
+pub fn percent_decode(s: &str, plus_is_space: bool) -> std::borrow::Cow<'_, [u8]> {
     let b = s.as_bytes();
-    if !b.contains(&b'%') {
+    let plus = plus_is_space && b.contains(&b'+');
+    if !plus && !b.contains(&b'%') {
         return std::borrow::Cow::Borrowed(b);
     }
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = |c: u8| (c as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
+        match b[i] {
+            b'+' if plus_is_space => out.push(b' '),
+            b'%' => {
+                let hex = |c: Option<&u8>| c.and_then(|c| (*c as char).to_digit(16));
+                if let (Some(h), Some(l)) = (hex(b.get(i + 1)), hex(b.get(i + 2))) {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                out.push(b'%');
             }
+            c => out.push(c),
         }
-        out.push(b[i]);
         i += 1;
     }
     std::borrow::Cow::Owned(out)
@@ -183,7 +189,8 @@ fn percent_decoded(s: &str) -> std::borrow::Cow<'_, [u8]> {
 
 /// Classifies one path segment (as on the wire, percent-encoded).
 pub fn classify(segment: &str) -> Shape {
-    let b = percent_decoded(segment);
+    // Classified decoded (`jane%40example.com` is an email); literals keep their wire form.
+    let b = percent_decode(segment, false);
     let b = b.as_ref();
     if b.is_empty() {
         return Shape::Word;
