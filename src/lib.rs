@@ -11,6 +11,7 @@ began.
 
 pub mod app;
 pub mod decode;
+pub mod diff;
 pub mod exchange;
 pub mod http1;
 pub mod http2;

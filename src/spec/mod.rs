@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+pub mod model;
+
 use crate::infer::template::Hint;
 
 /// A spec that could not be used.
