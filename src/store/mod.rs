@@ -373,6 +373,46 @@ impl Store {
         Ok(inv)
     }
 
+    /// What the runs behind the inventory saw, summed: for qualifying a diff's claims.
+    pub fn traffic(&self) -> Result<crate::diff::Traffic, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT exchanges, files_failed, stats FROM runs")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut t = crate::diff::Traffic::default();
+        for row in rows {
+            let (exchanges, failed, stats) = row.map_err(|e| self.err(e))?;
+            let stats: serde_json::Value = serde_json::from_str(&stats).unwrap_or_default();
+            let count = |k: &str| {
+                stats
+                    .get(k)
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0)
+            };
+            t.runs += 1;
+            t.exchanges += exchanges.max(0) as u64;
+            t.files_failed += failed.max(0) as u64;
+            t.tcp_gaps += count("tcp_gaps");
+            t.flows_evicted += count("flows_evicted");
+            t.undecodable += stats
+                .get("undecodable")
+                .and_then(serde_json::Value::as_object)
+                .map_or(0, |m| {
+                    m.values().filter_map(serde_json::Value::as_u64).sum()
+                });
+        }
+        Ok(t)
+    }
+
     /// Writes the inventory, the hints and a run record in one transaction.
     /// `hints` are the user's hints to keep (a spec's templates are not stored: they
     /// apply to the runs given that spec).
