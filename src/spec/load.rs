@@ -35,10 +35,12 @@ pub(crate) struct Ctx {
     warned: HashSet<String>,
     /// References being expanded, innermost last.
     pub stack: Vec<(usize, String)>,
-    /// Expanded references that no cut touched.
-    pub memo: HashMap<(usize, String), SpecSchema>,
-    /// Whether the expansion under way was cut short (cycle, depth, budget).
-    pub cut: bool,
+    /// Expanded references whose cuts do not depend on where they were reached, with the
+    /// nodes each took to build.
+    pub memo: HashMap<(usize, String), (SpecSchema, usize)>,
+    /// The outermost reference stack level a cut in the expansion under way went back
+    /// to (`usize::MAX`: nothing was cut; 0 for depth and budget cuts).
+    pub cut: usize,
     pub nodes: usize,
     pub total_nodes: usize,
 }
@@ -163,7 +165,7 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<(Spec, Vec<SpecWarning>), 
         warned: HashSet::new(),
         stack: Vec::new(),
         memo: HashMap::new(),
-        cut: false,
+        cut: usize::MAX,
         nodes: 0,
         total_nodes: 0,
     };

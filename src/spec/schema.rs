@@ -4,7 +4,8 @@ Schema objects (2.0, 3.0 and 3.1 alike) to [`SpecSchema`].
 `$ref`s are followed through [`Ctx`]; a reference already being expanded (a recursive
 schema) or nested deeper than [`MAX_REF_DEPTH`] becomes `any`, as does anything nested
 deeper than [`MAX_DEPTH`] or past the node budgets, so no spec can loop, blow the stack
-or expand exponentially. Results of references expanded without such a cut are cached.
+or expand exponentially. A reference's expansion is cached when what was cut in it does
+not depend on where it was reached from (only cycles back to itself or deeper).
 
 `allOf` parts are merged (types intersected, properties and `required` joined); `oneOf` and
 `anyOf` branches are united (types and properties joined, only what every branch requires
@@ -78,7 +79,7 @@ impl Ctx {
         self.nodes += 1;
         self.total_nodes += 1;
         if depth > MAX_DEPTH || self.nodes > MAX_NODES || self.total_nodes > MAX_TOTAL_NODES {
-            self.cut = true;
+            self.cut = 0;
             self.budget_note(doc);
             return any();
         }
@@ -122,24 +123,41 @@ impl Ctx {
             return any();
         };
         let key = t.key();
-        if let Some(s) = self.memo.get(&key) {
+        if let Some((s, n)) = self.memo.get(&key) {
+            // A copy costs what building it did: the budgets bound copies too.
+            self.nodes += n;
+            self.total_nodes += n;
+            if self.nodes > MAX_NODES || self.total_nodes > MAX_TOTAL_NODES {
+                self.cut = 0;
+                self.budget_note(doc);
+                return any();
+            }
             return s.clone();
         }
-        if self.stack.contains(&key) || self.stack.len() >= MAX_REF_DEPTH {
-            self.cut = true;
+        if let Some(at) = self.stack.iter().position(|k| *k == key) {
+            // A recursive schema: cut here. What is cut depends on the references
+            // from `at` on, so those expansions can still be cached.
+            self.cut = self.cut.min(at);
+            return any();
+        }
+        if self.stack.len() >= MAX_REF_DEPTH {
+            self.cut = 0;
             return any();
         }
         let Some(v) = t.get() else {
             return any();
         };
-        let outer_cut = std::mem::replace(&mut self.cut, false);
+        let outer_cut = std::mem::replace(&mut self.cut, usize::MAX);
+        let level = self.stack.len();
+        let built_before = self.total_nodes;
         self.stack.push(key.clone());
         let s = self.schema(t.doc, v, depth + 1);
         self.stack.pop();
-        if !self.cut {
-            self.memo.insert(key, s.clone());
+        if self.cut >= level {
+            let n = self.total_nodes - built_before;
+            self.memo.insert(key, (s.clone(), n));
         }
-        self.cut |= outer_cut;
+        self.cut = self.cut.min(outer_cut);
         s
     }
 
