@@ -100,6 +100,31 @@ fn block(text: &str, out: &mut Lines) {
         if top.is_none() && (trimmed.starts_with('%') || trimmed.starts_with("---")) {
             continue;
         }
+        // Explicit keys (`? /long/path` then `: get: ...`), as some generators write
+        // long path keys.
+        if in_paths && path_indent == Some(indent) {
+            if let Some(k) = trimmed.strip_prefix("? ") {
+                let k = k.trim();
+                let key = match k.as_bytes().first() {
+                    Some(q @ (b'"' | b'\'')) => quoted(k, 0, *q).map(|(s, _)| s),
+                    _ => Some(k.to_string()),
+                };
+                if let Some(key) = key {
+                    out.key(&["paths".to_string()], &key, line);
+                    current = Some(key);
+                    method_indent = None;
+                }
+                continue;
+            }
+            if let Some(v) = trimmed.strip_prefix(": ") {
+                let content = v.trim_start_matches(' ');
+                method_indent = Some(indent + trimmed.len() - content.len());
+                if let (Some((key, _)), Some(p)) = (block_key(content), &current) {
+                    out.key(&["paths".to_string(), p.clone()], &key, line);
+                }
+                continue;
+            }
+        }
         let Some((key, rest)) = block_key(trimmed) else {
             if top.is_some_and(|t| indent <= t) {
                 in_paths = false;
@@ -332,6 +357,9 @@ paths:
     parameters: []
     delete: {}
   /flow: {get: {}, put: {}}
+  ? /explicit/{key}
+  : parameters: []
+    get: {}
 components: {}
 ";
 
@@ -344,6 +372,8 @@ components: {}
         assert_eq!(l.op("/pets", "post"), 14);
         assert_eq!(l.op("/pets/{id}", "delete"), 19);
         assert_eq!(l.op("/flow", "put"), 20);
+        assert_eq!(l.op("/explicit/{key}", "get"), 23);
+        assert_eq!(l.op("/explicit/{key}", "parameters"), 22);
         assert_eq!(l.op("/fake", "get"), 0);
         assert_eq!(l.op("/pets", "patch"), 10, "falls back to the path's line");
     }
