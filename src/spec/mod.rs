@@ -1,35 +1,84 @@
 /*!
-OpenAPI and Swagger specs, as far as inventory building needs them: the documented path
-templates with their server base paths, so that `analyze --spec` matches traffic to the
-spec's templates first and names parameters as the spec does.
+OpenAPI and Swagger specs: Swagger 2.0, OpenAPI 3.0 and 3.1, JSON or YAML, read into one
+[`model`] ([`Spec`] with its [`Operation`]s), with `$ref`s resolved, servers expanded and
+the line of each operation kept for reports. See docs/specs.md for what is read from each
+version and where the limits are.
 
-Specs are read as JSON or YAML (yaml_serde) into `serde_json::Value` and the version is
-told by the `swagger` (2.0) or `openapi` (3.x) field; no crate reads all three versions
-(see STYLE.md). The diff against specs (issue 6) builds on this module.
+- [`read`]: text to `serde_json::Value`, errors with the line;
+- [`lines`]: the line of `paths` and of each operation, by a text scan;
+- [`refs`]: `$ref` targets, local and in relative files;
+- [`load`] and [`ops`]: the value to the model, one walker for all three versions;
+- [`schema`]: schema objects to [`SpecSchema`], bounded on recursive schemas;
+- [`servers`]: server URLs and 2.0 host/basePath to [`Server`]s.
+
+No crate reads all three versions (see STYLE.md): openapiv3 reads 3.0 only, and is used
+in the tests as an independent check of this reader on 3.0 specs.
 */
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+mod lines;
+mod load;
 pub mod model;
+mod ops;
+mod read;
+mod refs;
+mod schema;
+mod servers;
+
+pub use model::{
+    Body, JsonType, Operation, ParamLocation, Parameter, Requirement, Response, SecurityScheme,
+    Server, Spec, SpecSchema, SpecVersion, SpecWarning,
+};
 
 use crate::infer::template::Hint;
 
-/// A spec that could not be used.
+/// Where an error is: `file` or `file:line`.
+fn at(path: &Path, line: &Option<usize>) -> String {
+    match line {
+        Some(l) => format!("{}:{l}", path.display()),
+        None => path.display().to_string(),
+    }
+}
+
+/// A spec that could not be used. The message names the file, the line when known, and
+/// what was expected.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
-    #[error("{path}: {source}")]
+    /// The file could not be read.
+    #[error("{}: cannot read: {source}", path.display())]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: not JSON or YAML: {why}")]
-    Syntax { path: PathBuf, why: String },
-    #[error("{path}: neither `openapi: 3.x` nor `swagger: \"2.0\"` at the top level")]
+    /// Neither JSON nor YAML.
+    #[error("{}: invalid {format}: {why}", at(path, line))]
+    Syntax {
+        path: PathBuf,
+        line: Option<usize>,
+        /// `JSON` or `YAML`: what the text was read as.
+        format: &'static str,
+        why: String,
+    },
+    /// No `openapi` or `swagger` key at the top level: not a spec at all.
+    #[error("{}: neither \"openapi: 3.x\" nor \"swagger: 2.0\" at the top level", path.display())]
     NotASpec { path: PathBuf },
-    #[error("{path}: path `{template}`: {why}")]
+    /// A version this reader does not know.
+    #[error(
+        "{}: neither \"openapi: 3.x\" nor \"swagger: 2.0\" at the top level (found {found})",
+        at(path, line)
+    )]
+    Version {
+        path: PathBuf,
+        line: Option<usize>,
+        /// As written: `openapi: 4.0`, `swagger: 1.2`.
+        found: String,
+    },
+    /// A path that cannot be used as a path hint.
+    #[error("{}: path `{template}`: {why}", path.display())]
     BadPath {
         path: PathBuf,
         template: String,
@@ -37,83 +86,139 @@ pub enum SpecError {
     },
 }
 
-/// Reads a spec file into a JSON value (JSON first, then YAML).
+impl SpecError {
+    /// The file the error is about.
+    pub fn file(&self) -> &Path {
+        match self {
+            SpecError::Read { path, .. }
+            | SpecError::Syntax { path, .. }
+            | SpecError::NotASpec { path }
+            | SpecError::Version { path, .. }
+            | SpecError::BadPath { path, .. } => path,
+        }
+    }
+}
+
+/// Several specs loaded at once: what loaded, what could not, and the warnings.
+#[derive(Debug, Default)]
+pub struct SpecSet {
+    pub specs: Vec<Spec>,
+    pub errors: Vec<SpecError>,
+    pub warnings: Vec<SpecWarning>,
+}
+
+/// Folders are searched this deep at most.
+const MAX_FOLDER_DEPTH: usize = 16;
+
+/// Spec files under `dir`: `*.json`, `*.yaml`, `*.yml`, recursively, sorted; symbolic
+/// links to folders are not followed.
+fn spec_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>, errors: &mut Vec<SpecError>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(source) => {
+            errors.push(SpecError::Read {
+                path: dir.to_path_buf(),
+                source,
+            });
+            return;
+        }
+    };
+    let mut paths: Vec<(PathBuf, bool)> = entries
+        .filter_map(Result::ok)
+        .map(|e| (e.path(), e.file_type().is_ok_and(|t| t.is_dir())))
+        .collect();
+    paths.sort();
+    for (p, is_dir) in paths {
+        if is_dir {
+            if depth < MAX_FOLDER_DEPTH {
+                spec_files(&p, depth + 1, out, errors);
+            }
+        } else if matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("json" | "yaml" | "yml")
+        ) {
+            out.push(p);
+        }
+    }
+}
+
+impl SpecSet {
+    /// Loads spec files and folders of specs. A file that fails is recorded in `errors`
+    /// and the others still load; a file found in a folder that is not a spec at all (no
+    /// `openapi` or `swagger` key: a shared schema file, a config) is skipped with a
+    /// warning.
+    pub fn load(paths: &[PathBuf]) -> SpecSet {
+        let mut set = SpecSet::default();
+        for p in paths {
+            if p.is_dir() {
+                let mut files = Vec::new();
+                spec_files(p, 0, &mut files, &mut set.errors);
+                files.sort();
+                for f in files {
+                    match load_file(&f) {
+                        Ok((spec, w)) => {
+                            set.specs.push(spec);
+                            set.warnings.extend(w);
+                        }
+                        Err(SpecError::NotASpec { path }) => set.warnings.push(SpecWarning {
+                            file: path,
+                            line: 0,
+                            message: "not an OpenAPI or Swagger spec; skipped".to_string(),
+                        }),
+                        Err(e) => set.errors.push(e),
+                    }
+                }
+            } else {
+                match load_file(p) {
+                    Ok((spec, w)) => {
+                        set.specs.push(spec);
+                        set.warnings.extend(w);
+                    }
+                    Err(e) => set.errors.push(e),
+                }
+            }
+        }
+        set
+    }
+}
+
+/// Loads one spec file.
+pub fn load_file(path: &Path) -> Result<(Spec, Vec<SpecWarning>), SpecError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+/// Reads spec text as if it were the file `path`: errors and warnings name it, and
+/// relative `$ref`s resolve against its folder.
+pub fn parse(text: &str, path: &Path) -> Result<(Spec, Vec<SpecWarning>), SpecError> {
+    load::load(text, path)
+}
+
+/// Reads a spec file into a JSON value (JSON or YAML), without looking at its content.
 pub fn read(path: &Path) -> Result<Value, SpecError> {
     let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    if let Ok(v) = serde_json::from_str::<Value>(&text) {
-        return Ok(v);
-    }
-    yaml_serde::from_str::<Value>(&text).map_err(|e| SpecError::Syntax {
-        path: path.to_path_buf(),
-        why: e.to_string(),
-    })
-}
-
-/// The path part of a server URL (`https://api.example.com/v1` gives `/v1`); server
-/// variables are not expanded, so a templated base path is ignored.
-fn base_path(url: &str) -> String {
-    let rest = match url.split_once("://") {
-        Some((_, r)) => r.find('/').map_or("", |i| &r[i..]),
-        None => url,
-    };
-    if rest.contains('{') {
-        return String::new();
-    }
-    rest.trim_end_matches('/').to_string()
-}
-
-/// The full path templates a spec documents: each path under each base path.
-pub fn templates(spec: &Value, path: &Path) -> Result<Vec<String>, SpecError> {
-    let bases: Vec<String> = if spec.get("swagger").is_some() {
-        vec![spec
-            .get("basePath")
-            .and_then(Value::as_str)
-            .map(base_path)
-            .unwrap_or_default()]
-    } else if spec.get("openapi").is_some() {
-        let servers: Vec<String> = spec
-            .get("servers")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.get("url").and_then(Value::as_str))
-                    .map(base_path)
-                    .collect()
-            })
-            .unwrap_or_default();
-        if servers.is_empty() {
-            vec![String::new()]
-        } else {
-            servers
-        }
-    } else {
-        return Err(SpecError::NotASpec {
-            path: path.to_path_buf(),
-        });
-    };
-    let mut out = Vec::new();
-    if let Some(paths) = spec.get("paths").and_then(Value::as_object) {
-        for p in paths.keys() {
-            for b in &bases {
-                let full = format!("{b}{p}");
-                if !out.contains(&full) {
-                    out.push(full);
-                }
-            }
-        }
-    }
-    Ok(out)
+    read::parse_text(&text, path)
 }
 
 /// A spec's templates as path hints: `{param}` segments force parameters named as the
 /// spec names them, literal segments of documented paths stay literal.
 pub fn hints(path: &Path) -> Result<Vec<Hint>, SpecError> {
-    let spec = read(path)?;
+    let (spec, _) = load_file(path)?;
+    let mut seen = std::collections::HashSet::new();
+    let templates: Vec<String> = spec
+        .operations
+        .iter()
+        .flat_map(Operation::full_paths)
+        .filter(|t| seen.insert(t.clone()))
+        .collect();
     let mut out = Vec::new();
-    for t in templates(&spec, path)? {
+    for t in templates {
         // Hints take whole-segment parameters only; `/files/{name}.json` keeps its
         // literal form (the segment is matched as a word).
         let hint = Hint::parse(&t).or_else(|_| {
@@ -149,38 +254,4 @@ pub fn hints(path: &Path) -> Result<Vec<Hint>, SpecError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn templates_of_both_versions_with_base_paths() {
-        let v3: Value = serde_json::json!({
-            "openapi": "3.0.3",
-            "servers": [{"url": "https://api.example.com/v1/"}, {"url": "/internal"}],
-            "paths": {"/pets/{petId}": {}, "/pets": {}}
-        });
-        let got = templates(&v3, Path::new("x")).unwrap_or_default();
-        assert_eq!(
-            got,
-            [
-                "/v1/pets",
-                "/internal/pets",
-                "/v1/pets/{petId}",
-                "/internal/pets/{petId}"
-            ]
-        );
-        let v2: Value = yaml_serde::from_str(
-            "swagger: '2.0'\nbasePath: /api\npaths:\n  /users/{id}:\n    get: {}\n",
-        )
-        .unwrap_or_default();
-        assert_eq!(
-            templates(&v2, Path::new("x")).unwrap_or_default(),
-            ["/api/users/{id}"]
-        );
-        let none = serde_json::json!({"paths": {}});
-        assert!(matches!(
-            templates(&none, Path::new("x")),
-            Err(SpecError::NotASpec { .. })
-        ));
-    }
-}
+mod tests;
