@@ -6,3 +6,4 @@ mod agree;
 mod cli;
 mod inventory;
 mod protocols;
+mod reports;
