@@ -17,20 +17,31 @@ use crate::diff::model::{Finding, Report};
 /// The longest evidence written for one finding.
 const MAX_EVIDENCE: usize = 4_000;
 
-/// `s` escaped for XML text and attribute values. Characters XML 1.0 cannot carry at all
-/// (most control characters) become U+FFFD.
+/// `s` escaped for an XML attribute value (line breaks kept as character references, which
+/// attribute normalisation would otherwise turn into spaces). Characters XML 1.0 cannot
+/// carry at all (most control characters) become U+FFFD.
 pub(crate) fn escape(s: &str) -> String {
+    escape_xml(s, true)
+}
+
+/// `s` escaped for XML element text: line breaks and tabs stay as they are.
+fn escape_text(s: &str) -> String {
+    escape_xml(s, false)
+}
+
+fn escape_xml(s: &str, attribute: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            '\t' => out.push_str("&#9;"),
+            '"' if attribute => out.push_str("&quot;"),
+            '\'' if attribute => out.push_str("&apos;"),
+            '\n' if attribute => out.push_str("&#10;"),
+            '\r' if attribute => out.push_str("&#13;"),
+            '\t' if attribute => out.push_str("&#9;"),
+            '\n' | '\t' => out.push(c),
             '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => out.push('\u{fffd}'),
             c => out.push(c),
         }
@@ -100,7 +111,7 @@ fn failure(findings: &[&Finding]) -> String {
         "      <failure type=\"{}\" message=\"{}\">{}</failure>\n",
         escape(&worst.rule),
         escape(&message),
-        escape(&text)
+        escape_text(&text)
     )
 }
 
@@ -289,6 +300,7 @@ mod tests {
 
     #[test]
     fn escaping() {
+        assert_eq!(escape_text("a\n<'\"\r"), "a\n&lt;'\"\u{fffd}");
         assert_eq!(
             escape("<a href='x'>&\"\u{1b}\n"),
             "&lt;a href=&apos;x&apos;&gt;&amp;&quot;\u{fffd}&#10;"
