@@ -92,6 +92,19 @@ fn encode(path: &str, keep_colon: bool) -> String {
     out
 }
 
+/// A rule's SARIF `name`, an identifier: `posture.jwt_none` → `PostureJwtNone`.
+fn pascal(rule: &str) -> String {
+    rule.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|first| first.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
 struct Rule<'a> {
     finding: &'a Finding,
     worst: Severity,
@@ -103,7 +116,7 @@ fn rule_json(r: &Rule) -> Value {
     let help = kind_help(f.kind);
     json!({
         "id": f.rule,
-        "name": rule_title(&f.rule),
+        "name": pascal(&f.rule),
         "shortDescription": {"text": format!("{} ({})", rule_title(&f.rule), f.kind.as_str())},
         "fullDescription": {"text": description},
         "help": {
@@ -188,6 +201,18 @@ fn notifications(report: &Report) -> Vec<Value> {
     v
 }
 
+fn invocation(report: &Report) -> Value {
+    let mut v = json!({
+        "executionSuccessful": true,
+        "toolConfigurationNotifications": notifications(report),
+    });
+    // The schema wants an RFC 3339 time; leave it out rather than write an invalid one.
+    if chrono::DateTime::parse_from_rfc3339(&report.generated_at).is_ok() {
+        v["endTimeUtc"] = json!(report.generated_at);
+    }
+    v
+}
+
 /// The SARIF log as a JSON value.
 pub fn to_value(report: &Report) -> Value {
     let mut rules: BTreeMap<&str, Rule> = BTreeMap::new();
@@ -216,11 +241,7 @@ pub fn to_value(report: &Report) -> Value {
                 "version": report.specter_version,
                 "rules": rules.values().map(rule_json).collect::<Vec<_>>(),
             }},
-            "invocations": [{
-                "executionSuccessful": true,
-                "endTimeUtc": report.generated_at,
-                "toolConfigurationNotifications": notifications(report),
-            }],
+            "invocations": [invocation(report)],
             "results": results,
             "properties": {
                 "specs": report.specs,
@@ -311,6 +332,17 @@ mod tests {
             && n["message"]["text"]
                 .as_str()
                 .is_some_and(|t| t.contains("broken.yaml"))));
+    }
+
+    #[test]
+    fn names_and_times() {
+        assert_eq!(pascal("posture.jwt_none"), "PostureJwtNone");
+        assert_eq!(pascal("pii.url"), "PiiUrl");
+        let mut r = sample::report();
+        r.generated_at = "yesterday".into();
+        let v = to_value(&r);
+        assert!(v["runs"][0]["invocations"][0].get("endTimeUtc").is_none());
+        assert!(sample::schema_errors(SCHEMA, &v).is_empty());
     }
 
     #[test]
