@@ -7,18 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use clap::ValueEnum;
 use specter::report::findings::{self, sample, ReportFormat};
 
-use crate::util::root;
-
-const FORMATS: [ReportFormat; 6] = [
-    ReportFormat::Text,
-    ReportFormat::Json,
-    ReportFormat::Markdown,
-    ReportFormat::Sarif,
-    ReportFormat::Junit,
-    ReportFormat::Html,
-];
+use crate::util::{root, tool};
 
 /// Writes the sample report in `format` to `dir/report.EXT` and returns the path.
 fn write_file(dir: &Path, format: ReportFormat) -> PathBuf {
@@ -95,29 +87,12 @@ fn junit_is_well_formed_xml_with_a_case_per_endpoint() {
 #[test]
 fn every_format_writes_a_file() {
     let dir = out_dir("reports-all");
-    for f in FORMATS {
+    for f in ReportFormat::value_variants() {
+        let f = *f;
         let path = write_file(&dir, f);
         let len = std::fs::metadata(&path).expect("written").len();
         assert!(len > 200, "{}: {len} bytes", path.display());
     }
-}
-
-/// The Chromium binary, or None with a printed reason; under CI=true it must be there
-/// (.ci/run installs Debian's `chromium`).
-fn chromium() -> Option<PathBuf> {
-    let names = ["chromium", "chromium-browser", "google-chrome"];
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CI=true but chromium is not installed");
-        }
-        eprintln!("skipping: chromium not found (apt-get install chromium)");
-    }
-    found
 }
 
 /// Runs headless Chromium with `args` and the page's URL, killing it after a minute.
@@ -155,7 +130,10 @@ fn run_chromium(bin: &Path, profile: &Path, args: &[&str], url: &str) -> String 
 
 #[test]
 fn html_report_renders_in_headless_chromium() {
-    let Some(bin) = chromium() else { return };
+    // Debian's package; .ci/run installs it.
+    let Some(bin) = tool("chromium") else {
+        return;
+    };
     let dir = out_dir("reports-html");
     let file = write_file(&dir, ReportFormat::Html);
     let url = format!("file://{}", file.display());

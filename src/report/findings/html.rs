@@ -13,7 +13,10 @@ never markup. Hosts, paths, messages and evidence come from traffic and are host
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use super::{evidence_text, health_notes, kind_counts, plural, spec_status, verdict, window_line};
+use super::{
+    escape_markup, evidence_text, health_notes, kind_counts, plural, spec_status, verdict,
+    window_line,
+};
 use crate::diff::model::{Finding, Kind, Report, ReportEndpoint, Severity};
 
 /// The longest evidence shown for one finding.
@@ -21,19 +24,12 @@ const MAX_EVIDENCE: usize = 20_000;
 
 /// `s` escaped for HTML text and quoted attribute values.
 pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\0' => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
+    escape_markup(s, |c, out| match c {
+        '"' => out.push_str("&quot;"),
+        '\'' => out.push_str("&#39;"),
+        '\0' => out.push('\u{fffd}'),
+        c => out.push(c),
+    })
 }
 
 const STYLE: &str = r#"

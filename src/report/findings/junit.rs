@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use super::{evidence_text, health_notes, plural};
+use super::{escape_markup, evidence_text, health_notes, plural};
 use crate::diff::model::{Finding, Report};
 
 /// The longest evidence written for one finding.
@@ -30,23 +30,16 @@ fn escape_text(s: &str) -> String {
 }
 
 fn escape_xml(s: &str, attribute: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' if attribute => out.push_str("&quot;"),
-            '\'' if attribute => out.push_str("&apos;"),
-            '\n' if attribute => out.push_str("&#10;"),
-            '\r' if attribute => out.push_str("&#13;"),
-            '\t' if attribute => out.push_str("&#9;"),
-            '\n' | '\t' => out.push(c),
-            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
+    escape_markup(s, |c, out| match c {
+        '"' if attribute => out.push_str("&quot;"),
+        '\'' if attribute => out.push_str("&apos;"),
+        '\n' if attribute => out.push_str("&#10;"),
+        '\r' if attribute => out.push_str("&#13;"),
+        '\t' if attribute => out.push_str("&#9;"),
+        '\n' | '\t' => out.push(c),
+        '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => out.push('\u{fffd}'),
+        c => out.push(c),
+    })
 }
 
 /// An endpoint with its findings.
@@ -85,7 +78,9 @@ fn cases(report: &Report) -> Cases<'_> {
 fn failure(findings: &[&Finding]) -> String {
     let mut sorted = findings.to_vec();
     sorted.sort_by_key(|f| std::cmp::Reverse(f.severity));
-    let worst = sorted[0];
+    let Some(worst) = sorted.first() else {
+        return String::new();
+    };
     let mut message = worst.message.clone();
     if sorted.len() > 1 {
         let _ = write!(message, " (and {} more)", sorted.len() - 1);

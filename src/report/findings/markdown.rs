@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::{
-    by_severity, evidence_text, health_notes, kind_counts, severity_counts, spec_status, truncate,
-    verdict, window_line,
+    by_severity, escape_markup, evidence_text, health_notes, kind_counts, severity_counts,
+    spec_status, truncate, verdict, window_line,
 };
 use crate::diff::model::{Finding, Report, Severity};
 
@@ -22,28 +22,38 @@ pub const LIMIT: usize = 65_000;
 const RESERVE: usize = 1_000;
 /// The longest message in a table cell; the evidence has the rest.
 const MAX_CELL: usize = 300;
+/// The most specs or notes listed in the heading.
+const MAX_LIST: usize = 20;
 /// The longest evidence shown for one finding.
 const MAX_EVIDENCE: usize = 2_000;
 
 /// `s` safe inside a table cell and inline text: Markdown punctuation and `|` escaped with
 /// a backslash, `<`, `>` and `&` as entities, line breaks as spaces.
 pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '\\' | '`' | '|' | '*' | '_' | '[' | ']' | '#' | '~' | '!' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '\n' | '\r' | '\t' => out.push(' '),
-            c if c.is_control() => out.push('\u{fffd}'),
-            c => out.push(c),
+    escape_markup(s, |c, out| match c {
+        '\\' | '`' | '|' | '*' | '_' | '[' | ']' | '#' | '~' | '!' => {
+            out.push('\\');
+            out.push(c);
         }
+        '\n' | '\r' | '\t' => out.push(' '),
+        c if c.is_control() => out.push('\u{fffd}'),
+        c => out.push(c),
+    })
+}
+
+/// At most [`MAX_LIST`] items, each escaped and cut to [`MAX_CELL`], then how many more
+/// there were: spec warnings and notes must not crowd the findings out of the comment.
+fn capped(items: Vec<String>, what: &str) -> Vec<String> {
+    let more = items.len().saturating_sub(MAX_LIST);
+    let mut v: Vec<String> = items
+        .iter()
+        .take(MAX_LIST)
+        .map(|i| escape(&truncate(i, MAX_CELL)))
+        .collect();
+    if more > 0 {
+        v.push(format!("and {more} more {what} (see the JSON report)"));
     }
-    out
+    v
 }
 
 fn icon(s: Severity) -> &'static str {
@@ -76,11 +86,14 @@ fn head(report: &Report) -> String {
         "❌"
     };
     let _ = writeln!(s, "## {mark} specter: {}\n", verdict(report));
-    let specs: Vec<String> = report
-        .spec_details
-        .iter()
-        .map(|sp| format!("{} ({})", escape(&sp.file), escape(&spec_status(sp))))
-        .collect();
+    let specs: Vec<String> = capped(
+        report
+            .spec_details
+            .iter()
+            .map(|sp| format!("{} ({})", sp.file, spec_status(sp)))
+            .collect(),
+        "specs",
+    );
     let _ = writeln!(
         s,
         "specter {} · {} · specs: {}\n",
@@ -105,8 +118,8 @@ fn head(report: &Report) -> String {
                 .map(|w| format!("{}: warning: {w}", sp.file)),
         );
     }
-    for n in notes {
-        let _ = writeln!(s, "> {}", escape(&n));
+    for n in capped(notes, "notes") {
+        let _ = writeln!(s, "> {n}");
     }
     s.push('\n');
     s
@@ -340,6 +353,21 @@ mod tests {
         assert!(md.contains(&note), "{note}");
         assert!(md.contains("left out to fit a comment._"));
         assert!(md.trim_end().ends_with("</details>"));
+    }
+
+    #[test]
+    fn many_warnings_do_not_crowd_out_findings() {
+        let mut r = sample::report();
+        r.spec_details[0].warnings = (0..5000)
+            .map(|i| format!("warning {i} {}", "w".repeat(500)))
+            .collect();
+        let md = render(&r);
+        assert!(md.chars().count() <= LIMIT);
+        assert!(
+            md.contains("and 4984 more notes (see the JSON report)"),
+            "{md}"
+        );
+        assert_eq!(rows(&md, "### Findings").len(), 7);
     }
 
     #[test]

@@ -221,6 +221,21 @@ pub(crate) fn evidence_text(f: &Finding, max: usize) -> String {
     truncate(&s, max)
 }
 
+/// `s` with `<`, `>` and `&` written as entities, as every markup format wants, and every
+/// other character handed to `other`, which writes it as its format needs.
+pub(crate) fn escape_markup(s: &str, mut other: impl FnMut(char, &mut String)) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            c => other(c, &mut out),
+        }
+    }
+    out
+}
+
 /// `s` cut to at most `max` characters, ending with `…` when cut.
 pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -305,17 +320,11 @@ mod tests {
 
     #[test]
     fn every_format_writes_the_sample() {
+        use clap::ValueEnum;
         let r = sample::report();
-        for f in [
-            ReportFormat::Text,
-            ReportFormat::Json,
-            ReportFormat::Markdown,
-            ReportFormat::Sarif,
-            ReportFormat::Junit,
-            ReportFormat::Html,
-        ] {
+        for f in ReportFormat::value_variants() {
             let mut out = Vec::new();
-            write(&r, f, &mut out, false).expect("write");
+            write(&r, *f, &mut out, false).expect("write");
             assert!(!out.is_empty(), "{f:?}");
             assert!(std::str::from_utf8(&out).is_ok(), "{f:?}");
         }
