@@ -7,3 +7,4 @@ mod cli;
 mod inventory;
 mod protocols;
 mod specs;
+mod reports;
