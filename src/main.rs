@@ -8,11 +8,15 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use specter::diff::check::{check, CheckOptions, Outcome};
+use specter::diff::policy::FailOn;
+use specter::diff::{Options, Traffic};
 use specter::exchange::Exchange;
 use specter::infer::{self, template, Inventory, Observed};
 use specter::inputs::{self, Input};
 use specter::output::{ExchangeWriter, Format};
 use specter::pipeline::{self, Config};
+use specter::report::findings::{self, ReportFormat};
 use specter::report::{endpoints, openapi};
 use specter::stats::Stats;
 use specter::store::{RunRecord, Store};
@@ -20,6 +24,7 @@ use specter::store::{RunRecord, Store};
 /// Exit codes (DESIGN.md): 0 clean, 1 findings matched --fail-on, 2 usage or input error.
 mod exit {
     pub const OK: u8 = 0;
+    pub const FINDINGS: u8 = 1;
     pub const INPUT_ERROR: u8 = 2;
 }
 
@@ -116,6 +121,73 @@ enum Command {
         #[arg(long)]
         host: Option<String>,
     },
+    /// Compare the inventory with the specs: shadow, zombie, unobserved, PII, drift and
+    /// posture findings, with evidence.
+    ///
+    /// Each observed endpoint is matched to a documented operation (host against the
+    /// spec's servers, then the path with OpenAPI's precedence). shadow: called, in no
+    /// spec. zombie: called while deprecated, superseded by a later version, or while its
+    /// responses announce retirement (Deprecation/Sunset). unobserved: documented, never
+    /// called, claimed only where traffic reached the host. pii: personal or secret data
+    /// where the spec does not declare it. drift: status codes, query parameters and fields
+    /// the spec does not document, wrong types, missing required parameters. posture:
+    /// documented security not enforced, Basic over cleartext, credentials in URLs,
+    /// unsigned JWTs. Exit 0 clean, 1 findings matched --fail-on, 2 usage or input error
+    /// (a spec that did not load included).
+    Diff {
+        #[command(flatten)]
+        db: DbArg,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
+    /// One step for CI: analyse captures into a throw-away inventory, compare with the
+    /// specs, report, and exit 1 when findings match --fail-on.
+    ///
+    /// Nothing is written but the report (and --write-baseline). The default --fail-on is
+    /// `shadow,zombie,pii:high,posture:high`. Exit 0 clean, 1 findings matched, 2 usage or
+    /// input error (an unreadable capture or spec).
+    Ci {
+        /// Capture files, folders, or `-` for standard input.
+        #[arg(required = true, value_name = "PCAP")]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
+}
+
+/// What `diff` and `ci` compare against and how they report.
+#[derive(clap::Args, Debug)]
+struct ReportArgs {
+    /// OpenAPI 3.0/3.1 or Swagger 2.0 specs (JSON or YAML), or folders of them: one per
+    /// service is fine. A spec that cannot be read is reported; the others still count.
+    #[arg(long, required = true, value_name = "FILE")]
+    spec: Vec<PathBuf>,
+    /// `text` for people (colour on a terminal unless NO_COLOR is set), `json` (stable
+    /// fields, docs/report.schema.json), `markdown` (a pull-request comment), `sarif`
+    /// (GitHub code scanning), `junit` (one test case per endpoint), `html` (one
+    /// self-contained page).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    format: ReportFormat,
+    /// Write the report here instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Exit 1 when a finding matches: comma-separated `KIND[:SEVERITY]` (kinds shadow,
+    /// zombie, unobserved, pii, drift, posture or `any`; the severity is the lowest that
+    /// counts: info, low, medium, high, critical), e.g. `shadow,zombie,pii:high`; `none`
+    /// never fails. Default: `none` for diff, `shadow,zombie,pii:high,posture:high` for ci.
+    #[arg(long, value_name = "KINDS")]
+    fail_on: Option<String>,
+    /// Leave out the findings this baseline file lists (accepted ones), so only new
+    /// findings are reported and can fail the run.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+    /// Write every finding of this run to a baseline file (before --baseline applies).
+    #[arg(long, value_name = "FILE")]
+    write_baseline: Option<PathBuf>,
+    /// Also compare endpoints on hosts that no spec serves (reported as shadow). By
+    /// default they are left out as another service's, and the report says how many.
+    #[arg(long)]
+    all_hosts: bool,
 }
 
 /// The inventory file.
@@ -172,6 +244,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::ExportOpenapi { db, output, host } => {
             export_openapi(&db.db, output.as_deref(), host.as_deref())
         }
+        Command::Diff { db, report } => diff(&db.db, &report),
+        Command::Ci { paths, report } => ci(&paths, &report),
     }
 }
 
@@ -318,6 +392,17 @@ fn open_inventory(db: &Path) -> anyhow::Result<(Store, infer::Config)> {
     Ok((store, config))
 }
 
+/// The pipeline as inference wants it: only sampled bodies are decoded, by inference.
+fn analysis_pipeline() -> Config {
+    Config {
+        http: specter::http1::Config {
+            defer_decoding: true,
+            ..Default::default()
+        },
+        ..Config::default()
+    }
+}
+
 fn analyze(
     paths: &[PathBuf],
     db: &Path,
@@ -354,15 +439,7 @@ fn analyze(
         .map(|(h, t)| (h, t.method.clone(), t.path()))
         .collect();
     let mut observed = Observed::default();
-    let pipeline_config = Config {
-        http: specter::http1::Config {
-            // Only sampled bodies are decoded, by inference.
-            defer_decoding: true,
-            ..Default::default()
-        },
-        ..Config::default()
-    };
-    let batch = run_inputs(paths, pipeline_config, &mut |ex| {
+    let batch = run_inputs(paths, analysis_pipeline(), &mut |ex| {
         inv.observe(&ex, &config, &mut observed);
         Ok(())
     })?;
@@ -405,6 +482,31 @@ fn analyze(
             err,
             "specter: {path}: words folded into one parameter ({})",
             why.as_str()
+        )?;
+    }
+    if !specs.is_empty() {
+        let opts = CheckOptions {
+            diff: Options {
+                generated_at: now_text(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let outcome = check(inv, &config, specs, &store.traffic()?, &opts)?;
+        writeln!(
+            err,
+            "specter: against the specs: {}",
+            summary_line(&outcome)
+        )?;
+        writeln!(
+            err,
+            "specter: `specter diff --spec {} --db {}` shows the findings",
+            specs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" --spec "),
+            db.display()
         )?;
     }
     if show_stats {
@@ -453,4 +555,132 @@ fn export_openapi(db: &Path, output: Option<&Path>, host: Option<&str>) -> anyho
         None => io::stdout().lock().write_all(text.as_bytes())?,
     }
     Ok(exit::OK)
+}
+
+impl ReportArgs {
+    fn options(&self, default_fail_on: &str) -> anyhow::Result<CheckOptions> {
+        let fail_on = FailOn::parse(self.fail_on.as_deref().unwrap_or(default_fail_on))
+            .map_err(|e| anyhow::anyhow!("--fail-on: {e}"))?;
+        Ok(CheckOptions {
+            diff: Options {
+                all_hosts: self.all_hosts,
+                generated_at: now_text(),
+            },
+            baseline: self.baseline.clone(),
+            write_baseline: self.write_baseline.clone(),
+            fail_on,
+        })
+    }
+}
+
+/// Writes the report where asked and turns the outcome into the exit code.
+fn finish_report(outcome: &Outcome, args: &ReportArgs) -> anyhow::Result<u8> {
+    for s in &outcome.report.spec_details {
+        if let Some(e) = &s.error {
+            eprintln!("specter: {e}");
+        }
+        for w in &s.warnings {
+            eprintln!("specter: warning: {w}");
+        }
+    }
+    match &args.output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let mut out = io::BufWriter::new(file);
+            findings::write(&outcome.report, args.format, &mut out, false)?;
+            out.flush()?;
+            eprintln!("specter: {}", summary_line(outcome));
+        }
+        None => {
+            let colour = io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            let mut out = io::BufWriter::new(io::stdout().lock());
+            findings::write(&outcome.report, args.format, &mut out, colour)?;
+            out.flush()?;
+        }
+    }
+    Ok(if outcome.spec_failed {
+        exit::INPUT_ERROR
+    } else if outcome.failing > 0 {
+        exit::FINDINGS
+    } else {
+        exit::OK
+    })
+}
+
+/// `12 endpoints (9 documented): 3 shadow, 1 zombie, ...; 2 match --fail-on`.
+fn summary_line(outcome: &Outcome) -> String {
+    let s = &outcome.report.summary;
+    let kinds = [
+        ("shadow", s.shadow),
+        ("zombie", s.zombie),
+        ("unobserved", s.unobserved),
+        ("pii", s.pii),
+        ("drift", s.drift),
+        ("posture", s.posture),
+    ];
+    let parts: Vec<String> = kinds
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect();
+    format!(
+        "{} endpoints ({} documented of {} operations): {}{}{}",
+        s.endpoints,
+        s.documented,
+        s.operations,
+        if parts.is_empty() {
+            "no findings".to_string()
+        } else {
+            parts.join(", ")
+        },
+        if s.suppressed > 0 {
+            format!(" ({} accepted by the baseline)", s.suppressed)
+        } else {
+            String::new()
+        },
+        if outcome.failing > 0 {
+            format!("; {} match --fail-on", outcome.failing)
+        } else {
+            String::new()
+        }
+    )
+}
+
+fn diff(db: &Path, args: &ReportArgs) -> anyhow::Result<u8> {
+    existing(db)?;
+    let opts = args.options("none")?;
+    let (store, config) = open_inventory(db)?;
+    let inv = store.load()?;
+    let traffic = store.traffic()?;
+    let outcome = check(inv, &config, &args.spec, &traffic, &opts)?;
+    finish_report(&outcome, args)
+}
+
+fn ci(paths: &[PathBuf], args: &ReportArgs) -> anyhow::Result<u8> {
+    let opts = args.options(FailOn::CI_DEFAULT)?;
+    let mut config = infer::Config {
+        salt: specter::store::new_salt().into_bytes(),
+        ..Default::default()
+    };
+    for file in &args.spec {
+        // A spec that cannot be read is reported by the check below.
+        if let Ok(hints) = specter::spec::hints(file) {
+            config.hints.extend(hints);
+        }
+    }
+    let mut inv = Inventory::default();
+    let mut observed = Observed::default();
+    let batch = run_inputs(paths, analysis_pipeline(), &mut |ex| {
+        inv.observe(&ex, &config, &mut observed);
+        Ok(())
+    })?;
+    let traffic = Traffic::of_run(&batch.stats, &observed);
+    let outcome = check(inv, &config, &args.spec, &traffic, &opts)?;
+    let code = finish_report(&outcome, args)?;
+    Ok(if batch.failed {
+        exit::INPUT_ERROR
+    } else {
+        code
+    })
 }

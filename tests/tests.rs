@@ -4,7 +4,8 @@ mod util;
 
 mod agree;
 mod cli;
+mod diff;
 mod inventory;
 mod protocols;
-mod specs;
 mod reports;
+mod specs;

@@ -12,6 +12,7 @@ host and the capture's health ([`unobserved`]).
 */
 
 pub mod baseline;
+pub mod check;
 pub mod fields;
 pub mod finding;
 pub mod matching;

@@ -407,7 +407,17 @@ fn drift_query(
             .iter()
             .find(|q| q.name == p.name)
             .map_or(0, |q| q.count);
-        if present >= v.requests {
+        // Requests the server refused (4xx) may be the ones without the parameter: only
+        // what cannot be explained so is drift, the required parameter being optional in
+        // practice.
+        let refused: u64 = v
+            .status
+            .iter()
+            .filter(|(s, _)| s.starts_with('4'))
+            .map(|(_, n)| n)
+            .sum();
+        let missing = v.requests.saturating_sub(present);
+        if missing <= refused {
             continue;
         }
         out.push(place.finding(
@@ -416,14 +426,16 @@ fn drift_query(
             &p.name,
             Severity::Low,
             format!(
-                "{} {}: required query parameter `{}` is missing from {} of {} requests",
+                "{} {}: required query parameter `{}` is missing from {} of {} requests, \
+                 more than the {} the server refused",
                 v.method,
                 v.path,
                 p.name,
-                v.requests - present,
-                v.requests
+                missing,
+                v.requests,
+                refused
             ),
-            json!({"parameter": p.name, "present": present, "requests": v.requests}),
+            json!({"parameter": p.name, "present": present, "requests": v.requests, "refused_4xx": refused}),
         ));
     }
 }
@@ -589,7 +601,7 @@ pub fn posture(seen: &Seen<'_>, place: &Place, op: Option<&Operation>, out: &mut
             "",
             Severity::Critical,
             format!(
-                "{} {} accepts JWTs with `alg: none` (unsigned tokens)",
+                "{} {} is called with unsigned JWTs (`alg: none`)",
                 v.method, v.path
             ),
             json!({"jwt": v.jwt}),

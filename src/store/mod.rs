@@ -129,6 +129,24 @@ pub struct RunRecord {
     pub observed: crate::infer::Observed,
 }
 
+/// A fresh random salt for identity hashes (32 hex digits), for an inventory that has
+/// none yet or one that is never stored (`specter ci`).
+pub fn new_salt() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut salt = String::new();
+    for _ in 0..2 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        h.write_u32(std::process::id());
+        salt.push_str(&format!("{:016x}", h.finish()));
+    }
+    salt
+}
+
 /// An open inventory.
 pub struct Store {
     conn: Connection,
@@ -234,18 +252,7 @@ impl Store {
         if let Some(s) = found {
             return Ok(s.into_bytes());
         }
-        use std::hash::{BuildHasher, Hasher};
-        let mut salt = String::new();
-        for _ in 0..2 {
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_u128(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos()),
-            );
-            h.write_u32(std::process::id());
-            salt.push_str(&format!("{:016x}", h.finish()));
-        }
+        let salt = new_salt();
         self.conn
             .execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('salt', ?1)",
