@@ -677,7 +677,10 @@ impl EndpointStats {
         }
         self.record_auth(o, status, limits);
         if let Some(r) = &ex.response {
-            if r.head.header("deprecation").is_some() || r.head.header("sunset").is_some() {
+            // One pass over the response's fields for both names.
+            if r.head.headers().any(|(n, _)| {
+                n.eq_ignore_ascii_case(b"deprecation") || n.eq_ignore_ascii_case(b"sunset")
+            }) {
                 self.deprecated_responses += 1;
             }
         }
