@@ -433,11 +433,15 @@ fn analyze(
     }
     let mut inv: Inventory = store.load()?;
     inv.apply_hints(&config);
-    let before: std::collections::BTreeSet<(String, String, String)> = inv
-        .endpoints(&config)
-        .into_iter()
-        .map(|(h, t)| (h, t.method.clone(), t.path()))
-        .collect();
+    // What was known before this run, to count what is new (nothing on a first run).
+    let before: std::collections::BTreeSet<(String, String, String)> = if inv.hosts.is_empty() {
+        Default::default()
+    } else {
+        inv.endpoints(&config)
+            .into_iter()
+            .map(|(h, t)| (h, t.method.clone(), t.path()))
+            .collect()
+    };
     let mut observed = Observed::default();
     let batch = run_inputs(paths, analysis_pipeline(), &mut |ex| {
         inv.observe(&ex, &config, &mut observed);
@@ -456,7 +460,7 @@ fn analyze(
         stats: batch.stats.clone(),
         observed: observed.clone(),
     };
-    let run_id = store.save(&inv, &config, &user_hints, &run)?;
+    let run_id = store.save(&inv, &after, &user_hints, &run)?;
     let hosts: std::collections::BTreeSet<&str> = after.iter().map(|(h, _)| h.as_str()).collect();
     let mut err = io::stderr().lock();
     writeln!(

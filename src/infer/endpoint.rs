@@ -529,13 +529,13 @@ fn add_pii(
 }
 
 /// Where in a JSON document a string was, `$.items[].email`.
-fn walk_json(
-    v: &serde_json::Value,
+fn walk_json<'v>(
+    v: &'v serde_json::Value,
     path: &mut String,
-    key: Option<&str>,
+    key: Option<&'v str>,
     depth: usize,
     budget: &mut usize,
-    f: &mut dyn FnMut(&str, Option<&str>, &str),
+    f: &mut dyn FnMut(&str, Option<&'v str>, &'v str),
 ) {
     if *budget == 0 || depth > 16 {
         return;
@@ -566,12 +566,15 @@ fn walk_json(
     }
 }
 
-/// A parsed body: its schema and where its strings are.
-struct ParsedBody {
-    schema: Schema,
-    json: Option<serde_json::Value>,
-    /// Form fields, for an urlencoded form.
-    form: Vec<(String, String)>,
+/// A body that could be read.
+enum ParsedBody {
+    /// A JSON document: observed straight into the level's schema (observing and merging
+    /// give the same schema, see `schema`), then walked for sensitive strings.
+    Json(serde_json::Value),
+    /// An urlencoded form: its schema and its fields.
+    Form(Schema, Vec<(String, String)>),
+    /// A multipart form: its schema.
+    Multipart(Schema),
 }
 
 fn parse_body(m: &Message, limits: &Limits) -> Option<ParsedBody> {
@@ -584,7 +587,8 @@ fn parse_body(m: &Message, limits: &Limits) -> Option<ParsedBody> {
     if truncated {
         return None;
     }
-    let media = media_type(m).unwrap_or_default();
+    let mut buf = [0u8; MEDIA_TYPE_MAX];
+    let media = media_type_in(m, &mut buf).unwrap_or_default();
     let looks_json = media == "application/json"
         || media.ends_with("+json")
         || (media.is_empty()
@@ -593,19 +597,13 @@ fn parse_body(m: &Message, limits: &Limits) -> Option<ParsedBody> {
                 .find(|b| !b.is_ascii_whitespace())
                 .is_some_and(|b| *b == b'{' || *b == b'['));
     if looks_json {
-        let v: serde_json::Value = serde_json::from_slice(data).ok()?;
-        return Some(ParsedBody {
-            schema: Schema::from_value(&v, &limits.schema),
-            json: Some(v),
-            form: Vec::new(),
-        });
+        return serde_json::from_slice(data).ok().map(ParsedBody::Json);
     }
     if media == "application/x-www-form-urlencoded" {
-        return Some(ParsedBody {
-            schema: schema::from_form(data, &limits.schema),
-            json: None,
-            form: parse_query(&String::from_utf8_lossy(data), 256),
-        });
+        return Some(ParsedBody::Form(
+            schema::from_form(data, &limits.schema),
+            parse_query(&String::from_utf8_lossy(data), 256),
+        ));
     }
     if media == "multipart/form-data" {
         let ct = String::from_utf8_lossy(m.head.header("content-type")?).into_owned();
@@ -615,11 +613,11 @@ fn parse_body(m: &Message, limits: &Limits) -> Option<ParsedBody> {
             .next()?
             .trim_matches('"')
             .to_string();
-        return Some(ParsedBody {
-            schema: schema::from_multipart(data, &boundary, &limits.schema),
-            json: None,
-            form: Vec::new(),
-        });
+        return Some(ParsedBody::Multipart(schema::from_multipart(
+            data,
+            &boundary,
+            &limits.schema,
+        )));
     }
     None
 }
@@ -679,7 +677,10 @@ impl EndpointStats {
         }
         self.record_auth(o, status, limits);
         if let Some(r) = &ex.response {
-            if r.head.header("deprecation").is_some() || r.head.header("sunset").is_some() {
+            // One pass over the response's fields for both names.
+            if r.head.headers().any(|(n, _)| {
+                n.eq_ignore_ascii_case(b"deprecation") || n.eq_ignore_ascii_case(b"sunset")
+            }) {
                 self.deprecated_responses += 1;
             }
         }
@@ -732,8 +733,11 @@ impl EndpointStats {
         // request.
         let mut found: Vec<(PiiKind, String, String)> = Vec::new();
         for seg in super::template::split_path(o.path) {
+            // A path segment is not a query component: `+` stays `+`.
             let seg: std::borrow::Cow<'_, str> = if seg.contains('%') {
-                query_decode(seg).into()
+                String::from_utf8_lossy(&super::segment::percent_decode(seg, false))
+                    .into_owned()
+                    .into()
             } else {
                 seg.into()
             };
@@ -799,40 +803,42 @@ impl EndpointStats {
             let Some(parsed) = parse_body(m, limits) else {
                 continue;
             };
-            if side == "request" {
+            let schema = if side == "request" {
                 lv.request_bodies += 1;
-                lv.request
-                    .get_or_insert_with(Schema::default)
-                    .merge(&parsed.schema, &limits.schema);
+                lv.request.get_or_insert_with(Schema::default)
             } else {
                 lv.response_bodies += 1;
-                lv.responses
-                    .entry(status)
-                    .or_default()
-                    .merge(&parsed.schema, &limits.schema);
-            }
+                lv.responses.entry(status).or_default()
+            };
             let mut found: Vec<(PiiKind, String, String)> = Vec::new();
-            if let Some(v) = &parsed.json {
-                let mut path = String::from("$");
-                let mut budget = limits.max_body_strings;
-                walk_json(v, &mut path, None, 0, &mut budget, &mut |p, key, s| {
-                    // The location is written out only for a finding: this runs for
-                    // every string of every sampled body.
-                    let mut hit = |kind, m: &str| {
-                        found.push((kind, format!("{side}_body:{p}"), m.to_string()))
-                    };
-                    match key {
-                        Some(k) => pii::scan_field(k, s, &mut hit),
-                        None => pii::scan_text(s, &mut hit),
-                    }
-                });
-            } else {
-                for (n, v) in &parsed.form {
-                    let loc = format!("{side}_body:{n}");
-                    pii::scan_field(n, v, &mut |kind, m| {
-                        found.push((kind, loc.clone(), m.to_string()))
+            match &parsed {
+                ParsedBody::Json(v) => {
+                    schema.observe(v, &limits.schema);
+                    let mut path = String::from("$");
+                    let mut budget = limits.max_body_strings;
+                    let mut names = pii::FieldNames::default();
+                    walk_json(v, &mut path, None, 0, &mut budget, &mut |p, key, s| {
+                        // The location is written out only for a finding: this runs for
+                        // every string of every sampled body.
+                        let mut hit = |kind, m: &str| {
+                            found.push((kind, format!("{side}_body:{p}"), m.to_string()))
+                        };
+                        match key {
+                            Some(k) => names.scan_field(k, s, &mut hit),
+                            None => pii::scan_text(s, &mut hit),
+                        }
                     });
                 }
+                ParsedBody::Form(form_schema, form) => {
+                    schema.merge(form_schema, &limits.schema);
+                    for (n, v) in form {
+                        let loc = format!("{side}_body:{n}");
+                        pii::scan_field(n, v, &mut |kind, m| {
+                            found.push((kind, loc.clone(), m.to_string()))
+                        });
+                    }
+                }
+                ParsedBody::Multipart(part_schema) => schema.merge(part_schema, &limits.schema),
             }
             for (k, loc, v) in found {
                 add_pii(&mut lv.pii, k, &loc, &v, limits);

@@ -1101,6 +1101,52 @@ fn url_userinfo(b: &[u8], s: usize) -> bool {
 /// breaks (`dateOfBirth` == `date_of_birth`). Names starting with a flag word (`is`, `has`,
 /// `show`, `require`...) are about the thing, not the thing: `has_password` is not one.
 pub fn scan_field<'a>(name: &str, value: &'a str, out: &mut dyn FnMut(PiiKind, &'a str)) {
+    scan_named(value, || NameInfo::of(name), out);
+}
+
+/// What field names say, remembered: the bodies of one endpoint repeat the same few names
+/// (every item of an array has them), and reading a name costs more than scanning most
+/// values. [`FieldNames::scan_field`] gives what [`scan_field`] gives.
+#[derive(Debug, Default)]
+pub struct FieldNames<'k> {
+    known: std::collections::HashMap<&'k str, NameInfo, foldhash::fast::RandomState>,
+}
+
+impl<'k> FieldNames<'k> {
+    /// Names remembered at most; past it names are read each time (a body of data-keyed
+    /// objects must not grow the cache without bound).
+    const MAX: usize = 256;
+
+    /// [`scan_field`], with `name` read once per cache.
+    pub fn scan_field<'a>(
+        &mut self,
+        name: &'k str,
+        value: &'a str,
+        out: &mut dyn FnMut(PiiKind, &'a str),
+    ) {
+        scan_named(
+            value,
+            || match self.known.get(name) {
+                Some(info) => *info,
+                None => {
+                    let info = NameInfo::of(name);
+                    if self.known.len() < Self::MAX {
+                        self.known.insert(name, info);
+                    }
+                    info
+                }
+            },
+            out,
+        );
+    }
+}
+
+/// [`scan_field`] with the name's meaning computed only when the value needs it.
+fn scan_named<'a>(
+    value: &'a str,
+    name: impl FnOnce() -> NameInfo,
+    out: &mut dyn FnMut(PiiKind, &'a str),
+) {
     let mut phone = false;
     let mut ssn = false;
     scan_text(value, &mut |kind, m| {
@@ -1112,7 +1158,7 @@ pub fn scan_field<'a>(name: &str, value: &'a str, out: &mut dyn FnMut(PiiKind, &
     if v.is_empty() {
         return;
     }
-    let name = NameInfo::of(name);
+    let name = name();
     if name.aws_secret {
         if v.len() == 40
             && v.bytes()

@@ -472,15 +472,18 @@ impl<T: Mergeable> Tree<T> {
                     continue; // now folded: the segment goes to the parameter
                 }
                 self.nodes += 1;
+                node.literals.insert(seg.to_string(), Node::default());
             }
             if track {
                 trail.push(Seg::Literal(seg.to_string()));
             }
             shown.push(seg);
-            node = match node.literals.get_mut(seg) {
-                Some(_) => node.literals.get_mut(seg).expect("just checked"),
-                None => node.literals.entry(seg.to_string()).or_default(),
-            };
+            // One lookup on the common path (the word is known): the miss was handled
+            // above. (A single `get_mut`-or-insert does not pass today's borrow checker.)
+            match node.literals.get_mut(seg) {
+                Some(next) => node = next,
+                None => break, // inserted just above
+            }
             i += 1;
         }
         node.methods.entry(method.to_string()).or_default()

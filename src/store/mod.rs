@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use crate::infer::endpoint::EndpointStats;
 use crate::infer::segment::Shape;
 use crate::infer::sketch::{Examples, Sketch};
-use crate::infer::template::{Fold, Hint, Node, Param, Tree};
-use crate::infer::{Config, Inventory, TlsService};
+use crate::infer::template::{Fold, Hint, Node, Param, Template, Tree};
+use crate::infer::{Inventory, TlsService};
 
 /// An inventory file that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -289,6 +289,21 @@ impl Store {
             .collect()
     }
 
+    /// Runs a query without parameters and maps every row (the inventory is bounded by
+    /// the tree limits, so its rows fit in memory).
+    fn query_all<T>(
+        &self,
+        sql: &str,
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], row)
+            .and_then(|r| r.collect())
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
+
     /// Reads the whole inventory.
     pub fn load(&self) -> Result<Inventory, StoreError> {
         let mut inv = Inventory::default();
@@ -297,22 +312,18 @@ impl Store {
             what,
             why,
         };
-        let mut stmt = self
-            .conn
-            .prepare("SELECT host, path, fold, param FROM nodes ORDER BY host, path")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| {
+        let rows = self.query_all(
+            "SELECT host, path, fold, param FROM nodes ORDER BY host, path",
+            |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
                     r.get::<_, Option<String>>(2)?,
                     r.get::<_, Option<String>>(3)?,
                 ))
-            })
-            .map_err(|e| self.err(e))?;
-        for row in rows {
-            let (host, path, fold, param) = row.map_err(|e| self.err(e))?;
+            },
+        )?;
+        for (host, path, fold, param) in rows {
             let tree = inv.hosts.entry(host.clone()).or_default();
             let fold = fold_from(fold.as_deref());
             if let Some(json) = param {
@@ -334,41 +345,25 @@ impl Store {
                 node_at(tree, &path).fold = fold;
             }
         }
-        drop(stmt);
-        let mut stmt = self
-            .conn
-            .prepare("SELECT host, path, method, stats FROM observations")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
-            })
-            .map_err(|e| self.err(e))?;
-        for row in rows {
-            let (host, path, method, json) = row.map_err(|e| self.err(e))?;
+        let rows = self.query_all("SELECT host, path, method, stats FROM observations", |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        for (host, path, method, json) in rows {
             let what = || format!("observations {host} {method} {path}");
             let stats: EndpointStats =
                 serde_json::from_str(&json).map_err(|e| damaged(what(), e.to_string()))?;
             let tree = inv.hosts.entry(host.clone()).or_default();
             node_at(tree, &path).methods.insert(method, stats);
         }
-        drop(stmt);
         for t in inv.hosts.values_mut() {
             t.nodes = t.root.count();
         }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT detail FROM tls_services")
-            .map_err(|e| self.err(e))?;
-        let rows: Vec<String> = stmt
-            .query_map([], |r| r.get(0))
-            .and_then(|r| r.collect())
-            .map_err(|e| self.err(e))?;
+        let rows: Vec<String> = self.query_all("SELECT detail FROM tls_services", |r| r.get(0))?;
         for json in rows {
             let s: TlsService = serde_json::from_str(&json)
                 .map_err(|e| damaged("tls_services".into(), e.to_string()))?;
@@ -421,12 +416,14 @@ impl Store {
     }
 
     /// Writes the inventory, the hints and a run record in one transaction.
+    /// `endpoints` are the inventory's templates as [`Inventory::endpoints`] derives them
+    /// (the caller has them already: deriving them walks and copies every endpoint).
     /// `hints` are the user's hints to keep (a spec's templates are not stored: they
     /// apply to the runs given that spec).
     pub fn save(
         &mut self,
         inv: &Inventory,
-        config: &Config,
+        endpoints: &[(String, Template<EndpointStats>)],
         hints: &[Hint],
         run: &RunRecord,
     ) -> Result<i64, StoreError> {
@@ -436,7 +433,7 @@ impl Store {
             source,
         };
         let tx = self.conn.transaction().map_err(e)?;
-        write_inventory(&tx, inv, config, hints).map_err(e)?;
+        write_inventory(&tx, inv, endpoints, hints).map_err(e)?;
         let run_id = write_run(&tx, run).map_err(e)?;
         tx.commit().map_err(e)?;
         Ok(run_id)
@@ -476,7 +473,7 @@ type Pending<'a> = (
 fn write_inventory(
     tx: &Transaction<'_>,
     inv: &Inventory,
-    config: &Config,
+    endpoints: &[(String, Template<EndpointStats>)],
     hints: &[Hint],
 ) -> rusqlite::Result<()> {
     tx.execute_batch(
@@ -552,7 +549,7 @@ fn write_inventory(
             "INSERT OR REPLACE INTO endpoints (host, method, path, requests, first_seen, last_seen, confidence, status, auth, pii)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?;
-        for (host, t) in inv.endpoints(config) {
+        for (host, t) in endpoints {
             let s = &t.stats;
             let status: BTreeMap<String, u64> =
                 s.status.iter().map(|(k, v)| (k.to_string(), *v)).collect();
