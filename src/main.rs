@@ -597,7 +597,7 @@ fn finish_report(outcome: &Outcome, args: &ReportArgs) -> anyhow::Result<u8> {
             eprintln!("specter: {}", summary_line(outcome));
         }
         None => {
-            let colour = io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            let colour = findings::use_colour(io::stdout().is_terminal());
             let mut out = io::BufWriter::new(io::stdout().lock());
             findings::write(&outcome.report, args.format, &mut out, colour)?;
             out.flush()?;

@@ -222,3 +222,73 @@ fn html_report_renders_in_headless_chromium() {
         std::fs::copy(&shot, &docs).expect("update docs/img/report.png");
     }
 }
+
+/// A real diff (the shop captures against the team's planted spec) in JSON and SARIF,
+/// each validated against its schema; the SARIF results are the JSON findings, located
+/// at the spec lines the JSON gives.
+#[test]
+fn a_real_diff_validates_in_json_and_sarif() {
+    let db = temp_path("reports-real-diff.db");
+    let out = specter(&[
+        "analyze",
+        "--db",
+        db.to_str().expect("path"),
+        root()
+            .join("captures/shop-api-a.pcap")
+            .to_str()
+            .expect("path"),
+        root()
+            .join("captures/shop-api-b.pcap")
+            .to_str()
+            .expect("path"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = out_dir("reports-real-diff");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let write = |format: &str| {
+        let file = dir.join(format!("report.{format}"));
+        let out = Command::new(env!("CARGO_BIN_EXE_specter"))
+            .current_dir(root())
+            .args(["diff", "--db", db.to_str().expect("path")])
+            .args(["--spec", "specs/shop-api.yaml", "--format", format, "-o"])
+            .arg(&file)
+            .output()
+            .expect("run specter");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        file
+    };
+    let json = write("json");
+    let errors = schema_errors(&root().join("docs/report.schema.json"), &json);
+    assert!(errors.is_empty(), "{errors:#?}");
+    let sarif = write("sarif");
+    let schema = root().join("tests/fixtures/schemas/sarif-schema-2.1.0.json");
+    let errors = schema_errors(&schema, &sarif);
+    assert!(errors.is_empty(), "{errors:#?}");
+    let read = |p: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p).expect("read")).expect("json")
+    };
+    let (report, log) = (read(&json), read(&sarif));
+    let findings = report["findings"].as_array().cloned().unwrap_or_default();
+    let results = log["runs"][0]["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(findings.len() > 10);
+    assert_eq!(findings.len(), results.len());
+    for (f, r) in findings.iter().zip(&results) {
+        assert_eq!(f["rule"], r["ruleId"], "{r}");
+        let loc = &r["locations"][0]["physicalLocation"];
+        assert_eq!(loc["artifactLocation"]["uri"], "specs/shop-api.yaml", "{r}");
+        if let Some(line) = f["spec"]["line"].as_u64().filter(|l| *l > 0) {
+            assert_eq!(loc["region"]["startLine"], line, "{r}");
+        }
+    }
+}
