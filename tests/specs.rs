@@ -75,7 +75,7 @@ fn public_specs_load_without_errors() {
         ("scalar-galaxy.openapi31.yaml", "3.1", 9),
     ];
     let dir = fixtures().join("public");
-    let set = SpecSet::load(&[dir.clone()]);
+    let set = SpecSet::load(std::slice::from_ref(&dir));
     let errors: Vec<String> = set.errors.iter().map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{errors:#?}");
     assert_eq!(set.specs.len(), expected.len());
@@ -123,7 +123,7 @@ fn lines_point_at_method_keys() {
             let line = lines.get(op.line - 1).copied().unwrap_or("");
             let key = line.trim_start().trim_start_matches('"');
             assert!(
-                key.starts_with(&format!("{}", op.method.to_lowercase())),
+                key.starts_with(&op.method.to_lowercase()),
                 "{file}:{}: {} {} is on `{line}`",
                 op.line,
                 op.method,
@@ -497,9 +497,9 @@ fn a_50_mb_spec_loads() {
     t.push_str("\n  },\n  \"components\": {\"schemas\": {\n");
     // Each schema recursive (a tree) and sharing one nested `Owner`.
     for i in 0..100 {
-        let _ = write!(
+        let _ = writeln!(
             t,
-            "    \"S{i}\": {{\"type\": \"object\", \"required\": [\"id\"], \"properties\": {{\"id\": {{\"type\": \"integer\"}}, \"name\": {{\"type\": \"string\"}}, \"children\": {{\"type\": \"array\", \"items\": {{\"$ref\": \"#/components/schemas/S{i}\"}}}}, \"owner\": {{\"$ref\": \"#/components/schemas/Owner\"}}}}}},\n"
+            "    \"S{i}\": {{\"type\": \"object\", \"required\": [\"id\"], \"properties\": {{\"id\": {{\"type\": \"integer\"}}, \"name\": {{\"type\": \"string\"}}, \"children\": {{\"type\": \"array\", \"items\": {{\"$ref\": \"#/components/schemas/S{i}\"}}}}, \"owner\": {{\"$ref\": \"#/components/schemas/Owner\"}}}}}},"
         );
     }
     t.push_str("    \"Owner\": {\"type\": \"object\", \"properties\": {\"email\": {\"type\": \"string\", \"format\": \"email\"}, \"address\": {\"type\": \"object\", \"properties\": {\"city\": {\"type\": \"string\"}}}}}\n");
