@@ -9,7 +9,6 @@ operation (parameters, bodies, responses, security) are read in [`super::ops`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
-use std::rc::Rc;
 
 use serde_json::Value;
 
@@ -157,7 +156,7 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<(Spec, Vec<SpecWarning>), 
     let lines = scan(text);
     let version = version(&root, path, &lines)?;
     let docs = Docs::new(path, text, root);
-    let root = Rc::clone(&docs.docs[0].value);
+    let root = docs.root();
     let mut cx = Ctx {
         docs,
         version,

@@ -73,6 +73,13 @@ impl<'t> Docs<'t> {
         }
     }
 
+    /// The spec's own document.
+    pub fn root(&self) -> Rc<Value> {
+        self.docs
+            .first()
+            .map_or_else(|| Rc::new(Value::Null), |d| Rc::clone(&d.value))
+    }
+
     /// Where `reference`, written in document `from`, points; the error says why it
     /// cannot be followed.
     pub fn resolve(&mut self, from: usize, reference: &str) -> Result<Target, String> {

@@ -397,3 +397,54 @@ pub(crate) fn union(a: SpecSchema, b: SpecSchema) -> SpecSchema {
         read_only: a.read_only && b.read_only,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn typed(types: &[JsonType]) -> SpecSchema {
+        SpecSchema {
+            types: types.iter().copied().collect(),
+            additional: true,
+            ..SpecSchema::default()
+        }
+    }
+
+    #[test]
+    fn merge_intersects_types_and_joins_properties() {
+        let mut a = typed(&[JsonType::Number, JsonType::Null]);
+        a.required.insert("x".into());
+        a.properties.insert("x".into(), typed(&[JsonType::String]));
+        let mut b = typed(&[JsonType::Integer]);
+        b.required.insert("y".into());
+        b.additional = false;
+        b.properties.insert("x".into(), any());
+        let m = merge(a.clone(), b);
+        assert_eq!(
+            m.types,
+            [JsonType::Integer].into(),
+            "integer narrows number"
+        );
+        assert_eq!(m.required, ["x".to_string(), "y".to_string()].into());
+        assert_eq!(m.properties["x"].types, [JsonType::String].into());
+        assert!(!m.additional);
+        // `any` takes the other side; contradictions keep both rather than nothing.
+        assert_eq!(merge(any(), a.clone()).types, a.types);
+        let c = merge(typed(&[JsonType::String]), typed(&[JsonType::Object]));
+        assert_eq!(c.types, [JsonType::String, JsonType::Object].into());
+    }
+
+    #[test]
+    fn union_joins_types_and_keeps_what_all_require() {
+        let mut a = typed(&[JsonType::Object]);
+        a.required.extend(["id".to_string(), "a".to_string()]);
+        a.enum_values.push("1".into());
+        let mut b = typed(&[JsonType::Null]);
+        b.required.insert("id".into());
+        let u = union(a.clone(), b);
+        assert_eq!(u.types, [JsonType::Null, JsonType::Object].into());
+        assert_eq!(u.required, ["id".to_string()].into());
+        assert!(u.enum_values.is_empty(), "one branch is not an enum");
+        assert!(union(a, any()).any);
+    }
+}
