@@ -614,6 +614,8 @@ PY
 
 # --- spec -----------------------------------------------------------------------------
 cp "$FUZZ_DIR"/../specs/*.yaml "$CORPUS/spec/" 2>/dev/null || true
+cp "$FUZZ_DIR"/../tests/fixtures/specs/versions/*.yaml "$CORPUS/spec/" 2>/dev/null || true
+cp "$FUZZ_DIR"/../tests/fixtures/specs/public/scalar-galaxy.openapi31.yaml "$CORPUS/spec/" 2>/dev/null || true
 printf '/files/{path*}\n/teams/{team}\n# comment\n/users/new\n' >"$CORPUS/spec/hints.txt"
 printf '{"swagger":"2.0","basePath":"/api","paths":{"/u/{id}":{},"/f/{n}.json":{}}}' >"$CORPUS/spec/v2.json"
 

@@ -35,6 +35,16 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Writes `text` to `dir/name` and gives the path.
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
 /// The file as a JSON value, read without the loader.
 fn raw(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).expect("read");
@@ -75,7 +85,7 @@ fn public_specs_load_without_errors() {
         ("scalar-galaxy.openapi31.yaml", "3.1", 9),
     ];
     let dir = fixtures().join("public");
-    let set = SpecSet::load(&[dir.clone()]);
+    let set = SpecSet::load(std::slice::from_ref(&dir));
     let errors: Vec<String> = set.errors.iter().map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{errors:#?}");
     assert_eq!(set.specs.len(), expected.len());
@@ -123,7 +133,7 @@ fn lines_point_at_method_keys() {
             let line = lines.get(op.line - 1).copied().unwrap_or("");
             let key = line.trim_start().trim_start_matches('"');
             assert!(
-                key.starts_with(&format!("{}", op.method.to_lowercase())),
+                key.starts_with(&op.method.to_lowercase()),
                 "{file}:{}: {} {} is on `{line}`",
                 op.line,
                 op.method,
@@ -322,16 +332,12 @@ fn oracle_ops(api: &openapiv3::OpenAPI) -> BTreeSet<OpKey> {
 #[test]
 fn ref_cycles_across_files_end() {
     let dir = temp_dir("cycle");
-    std::fs::write(
-        dir.join("a.yaml"),
-        "openapi: 3.0.0\ninfo: {title: a, version: '1'}\npaths:\n  /loop:\n    $ref: 'b.yaml#/item'\n  /x:\n    get:\n      responses:\n        '200':\n          description: ok\n          content:\n            application/json:\n              schema: {$ref: 'b.yaml#/S'}\nT: {$ref: 'b.yaml#/S'}\nitem: {$ref: 'b.yaml#/item'}\n",
-    )
-    .expect("write");
-    std::fs::write(
-        dir.join("b.yaml"),
+    write(&dir, "a.yaml", "openapi: 3.0.0\ninfo: {title: a, version: '1'}\npaths:\n  /loop:\n    $ref: 'b.yaml#/item'\n  /x:\n    get:\n      responses:\n        '200':\n          description: ok\n          content:\n            application/json:\n              schema: {$ref: 'b.yaml#/S'}\nT: {$ref: 'b.yaml#/S'}\nitem: {$ref: 'b.yaml#/item'}\n");
+    write(
+        &dir,
+        "b.yaml",
         "S: {$ref: 'a.yaml#/T'}\nitem: {$ref: 'a.yaml#/item'}\n",
-    )
-    .expect("write");
+    );
     let (spec, warnings) = load(&dir.join("a.yaml"));
     assert_eq!(spec.operations.len(), 1);
     let s = spec.operations[0].responses["200"].body.content["application/json"].clone();
@@ -351,12 +357,7 @@ fn ref_cycles_across_files_end() {
 #[test]
 fn missing_file_reference_warns_with_file_and_line() {
     let dir = temp_dir("missing");
-    let spec = dir.join("s.json");
-    std::fs::write(
-        &spec,
-        "{\n  \"swagger\": \"2.0\",\n  \"info\": {\"title\": \"s\", \"version\": \"1\"},\n  \"paths\": {\n    \"/p\": {\n      \"post\": {\n        \"parameters\": [\n          {\"in\": \"body\", \"name\": \"b\", \"schema\": {\"$ref\": \"./schemas/gone.json#/Pet\"}}\n        ],\n        \"responses\": {}\n      }\n    }\n  }\n}\n",
-    )
-    .expect("write");
+    let spec = write(&dir, "s.json", "{\n  \"swagger\": \"2.0\",\n  \"info\": {\"title\": \"s\", \"version\": \"1\"},\n  \"paths\": {\n    \"/p\": {\n      \"post\": {\n        \"parameters\": [\n          {\"in\": \"body\", \"name\": \"b\", \"schema\": {\"$ref\": \"./schemas/gone.json#/Pet\"}}\n        ],\n        \"responses\": {}\n      }\n    }\n  }\n}\n");
     let (spec, warnings) = load(&spec);
     assert_eq!(spec.operations[0].line, 6);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
@@ -396,12 +397,7 @@ fn invalid_yaml_and_unknown_versions_are_errors_with_lines() {
 #[test]
 fn duplicate_operation_ids_warn_with_both_lines() {
     let dir = temp_dir("dup");
-    let path = dir.join("d.yaml");
-    std::fs::write(
-        &path,
-        "openapi: 3.1.0\ninfo: {title: d, version: '1'}\npaths:\n  /a:\n    get:\n      operationId: same\n  /b:\n    post:\n      operationId: same\n",
-    )
-    .expect("write");
+    let path = write(&dir, "d.yaml", "openapi: 3.1.0\ninfo: {title: d, version: '1'}\npaths:\n  /a:\n    get:\n      operationId: same\n  /b:\n    post:\n      operationId: same\n");
     let (_, warnings) = load(&path);
     assert_eq!(warnings.len(), 1);
     let w = warnings[0].to_string();
@@ -416,28 +412,23 @@ fn duplicate_operation_ids_warn_with_both_lines() {
 #[test]
 fn a_broken_spec_in_a_folder_does_not_stop_the_others() {
     let dir = temp_dir("set");
-    std::fs::create_dir_all(dir.join("svc/schemas")).expect("mkdir");
-    std::fs::write(
-        dir.join("svc/api.yaml"),
-        "openapi: 3.0.0\ninfo: {title: a, version: '1'}\npaths:\n  /a:\n    get:\n      responses:\n        '200':\n          description: ok\n          content:\n            application/json:\n              schema: {$ref: 'schemas/pet.yaml'}\n",
-    )
-    .expect("write");
-    std::fs::write(
-        dir.join("svc/schemas/pet.yaml"),
+    write(&dir, "svc/api.yaml", "openapi: 3.0.0\ninfo: {title: a, version: '1'}\npaths:\n  /a:\n    get:\n      responses:\n        '200':\n          description: ok\n          content:\n            application/json:\n              schema: {$ref: 'schemas/pet.yaml'}\n");
+    write(
+        &dir,
+        "svc/schemas/pet.yaml",
         "type: object\nproperties:\n  name: {type: string}\n",
-    )
-    .expect("write");
-    std::fs::write(
-        dir.join("broken.json"),
+    );
+    write(
+        &dir,
+        "broken.json",
         "{\"openapi\": \"3.0.0\",\n \"paths\": {",
-    )
-    .expect("write");
-    std::fs::write(
-        dir.join("b.yml"),
+    );
+    write(
+        &dir,
+        "b.yml",
         "swagger: '2.0'\npaths:\n  /b:\n    get: {}\n",
-    )
-    .expect("write");
-    std::fs::write(dir.join("notes.txt"), "not looked at").expect("write");
+    );
+    write(&dir, "notes.txt", "not looked at");
     let set = SpecSet::load(&[dir.clone(), dir.join("missing.yaml")]);
     let files: Vec<String> = set
         .specs
@@ -497,9 +488,9 @@ fn a_50_mb_spec_loads() {
     t.push_str("\n  },\n  \"components\": {\"schemas\": {\n");
     // Each schema recursive (a tree) and sharing one nested `Owner`.
     for i in 0..100 {
-        let _ = write!(
+        let _ = writeln!(
             t,
-            "    \"S{i}\": {{\"type\": \"object\", \"required\": [\"id\"], \"properties\": {{\"id\": {{\"type\": \"integer\"}}, \"name\": {{\"type\": \"string\"}}, \"children\": {{\"type\": \"array\", \"items\": {{\"$ref\": \"#/components/schemas/S{i}\"}}}}, \"owner\": {{\"$ref\": \"#/components/schemas/Owner\"}}}}}},\n"
+            "    \"S{i}\": {{\"type\": \"object\", \"required\": [\"id\"], \"properties\": {{\"id\": {{\"type\": \"integer\"}}, \"name\": {{\"type\": \"string\"}}, \"children\": {{\"type\": \"array\", \"items\": {{\"$ref\": \"#/components/schemas/S{i}\"}}}}, \"owner\": {{\"$ref\": \"#/components/schemas/Owner\"}}}}}},"
         );
     }
     t.push_str("    \"Owner\": {\"type\": \"object\", \"properties\": {\"email\": {\"type\": \"string\", \"format\": \"email\"}, \"address\": {\"type\": \"object\", \"properties\": {\"city\": {\"type\": \"string\"}}}}}\n");

@@ -298,7 +298,7 @@ fn flow(text: &str, start: usize, mut line: usize, outer: &[String], out: &mut L
                     }
                 } else {
                     let n = plain_end(b, i);
-                    (text[i..n].trim_end().to_string(), n, 0)
+                    (text.get(i..n).unwrap_or("").trim_end().to_string(), n, 0)
                 };
                 if let Some(f) = stack.last_mut() {
                     if f.is_object && f.want_key {

@@ -9,7 +9,6 @@ operation (parameters, bodies, responses, security) are read in [`super::ops`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
-use std::rc::Rc;
 
 use serde_json::Value;
 
@@ -28,8 +27,8 @@ pub(crate) const METHODS: [&str; 8] = [
 ];
 
 /// State of one spec's walk.
-pub(crate) struct Ctx {
-    pub docs: Docs,
+pub(crate) struct Ctx<'t> {
+    pub docs: Docs<'t>,
     pub version: SpecVersion,
     pub warnings: Vec<SpecWarning>,
     warned: HashSet<String>,
@@ -45,7 +44,7 @@ pub(crate) struct Ctx {
     pub total_nodes: usize,
 }
 
-impl Ctx {
+impl Ctx<'_> {
     /// Records a warning about document `doc` (once per distinct message).
     pub(crate) fn warn(&mut self, doc: usize, line: usize, message: String) {
         let file = self
@@ -86,7 +85,7 @@ impl Ctx {
         &mut self,
         doc: usize,
         v: &Value,
-        f: impl FnOnce(&mut Ctx, usize, &Value) -> R,
+        f: impl FnOnce(&mut Self, usize, &Value) -> R,
     ) -> Option<R> {
         let Some(r) = v.get("$ref").and_then(Value::as_str) else {
             return Some(f(self, doc, v));
@@ -156,8 +155,8 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<(Spec, Vec<SpecWarning>), 
     }
     let lines = scan(text);
     let version = version(&root, path, &lines)?;
-    let docs = Docs::new(path, Rc::from(text), root);
-    let root = Rc::clone(&docs.docs[0].value);
+    let docs = Docs::new(path, text, root);
+    let root = docs.root();
     let mut cx = Ctx {
         docs,
         version,
@@ -222,7 +221,7 @@ fn info(root: &Value, key: &str) -> String {
 }
 
 /// `securityDefinitions` (2.0) or `components.securitySchemes` (3.x).
-fn security_schemes(cx: &mut Ctx, root: &Value) -> BTreeMap<String, SecurityScheme> {
+fn security_schemes(cx: &mut Ctx<'_>, root: &Value) -> BTreeMap<String, SecurityScheme> {
     let defs = root
         .get("securityDefinitions")
         .or_else(|| {
@@ -254,7 +253,7 @@ fn security_schemes(cx: &mut Ctx, root: &Value) -> BTreeMap<String, SecuritySche
 }
 
 /// Warns about every `operationId` used more than once, naming both lines.
-fn duplicate_ids(cx: &mut Ctx, spec: &Spec) {
+fn duplicate_ids(cx: &mut Ctx<'_>, spec: &Spec) {
     let mut seen: HashMap<&str, &super::model::Operation> = HashMap::new();
     for op in &spec.operations {
         let Some(id) = op.operation_id.as_deref() else {

@@ -71,7 +71,7 @@ fn flag(v: &Value, key: &str) -> bool {
 /// The operations of the path item `item` (in document `doc`) at `path`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn path_item(
-    cx: &mut Ctx,
+    cx: &mut Ctx<'_>,
     root: &Value,
     spec_servers: &[Server],
     path: &str,
@@ -162,7 +162,7 @@ pub(crate) fn path_item(
 }
 
 /// A `parameters` list; `line` is where warnings about it point.
-fn params(cx: &mut Ctx, doc: usize, list: Option<&Value>, line: usize) -> Vec<Param> {
+fn params(cx: &mut Ctx<'_>, doc: usize, list: Option<&Value>, line: usize) -> Vec<Param> {
     let mut out = Vec::new();
     for p in list.and_then(Value::as_array).into_iter().flatten() {
         if let Some(Some(p)) = cx.follow(doc, p, |cx, d, p| param(cx, d, p, line)) {
@@ -172,7 +172,7 @@ fn params(cx: &mut Ctx, doc: usize, list: Option<&Value>, line: usize) -> Vec<Pa
     out
 }
 
-fn param(cx: &mut Ctx, doc: usize, p: &Value, line: usize) -> Option<Param> {
+fn param(cx: &mut Ctx<'_>, doc: usize, p: &Value, line: usize) -> Option<Param> {
     let name = text(p, "name").unwrap_or_default();
     let required = flag(p, "required");
     let location = match p.get("in").and_then(Value::as_str).unwrap_or("") {
@@ -291,7 +291,11 @@ fn split_params(all: Vec<Param>, consumes: &[String]) -> (Vec<Parameter>, Option
 }
 
 /// A 3.x request body or response `content` map.
-fn content(cx: &mut Ctx, doc: usize, c: Option<&Value>) -> BTreeMap<String, Option<SpecSchema>> {
+fn content(
+    cx: &mut Ctx<'_>,
+    doc: usize,
+    c: Option<&Value>,
+) -> BTreeMap<String, Option<SpecSchema>> {
     let mut out = BTreeMap::new();
     for (media, m) in c.and_then(Value::as_object).into_iter().flatten() {
         let schema = m.get("schema").map(|s| cx.top_schema(doc, s));
@@ -301,7 +305,7 @@ fn content(cx: &mut Ctx, doc: usize, c: Option<&Value>) -> BTreeMap<String, Opti
 }
 
 /// A 3.x request body.
-fn body(cx: &mut Ctx, doc: usize, rb: &Value) -> Body {
+fn body(cx: &mut Ctx<'_>, doc: usize, rb: &Value) -> Body {
     Body {
         content: content(cx, doc, rb.get("content")),
         required: flag(rb, "required"),
@@ -309,7 +313,7 @@ fn body(cx: &mut Ctx, doc: usize, rb: &Value) -> Body {
 }
 
 /// A response of any version; `produces` gives 2.0 its media types.
-fn response(cx: &mut Ctx, doc: usize, r: &Value, produces: &[String]) -> Response {
+fn response(cx: &mut Ctx<'_>, doc: usize, r: &Value, produces: &[String]) -> Response {
     let headers: BTreeSet<String> = r
         .get("headers")
         .and_then(Value::as_object)

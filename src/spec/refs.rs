@@ -11,6 +11,7 @@ escapes (`~1` is `/`, `~0` is `~`).
 Each file is read once and kept; at most [`MAX_FILES`] files per spec.
 */
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -23,15 +24,16 @@ use super::read::parse_text;
 pub(crate) const MAX_FILES: usize = 256;
 
 /// One document of a spec.
-pub(crate) struct Doc {
+pub(crate) struct Doc<'t> {
     pub path: PathBuf,
-    pub text: Rc<str>,
+    /// The text, kept for the lines of warnings (borrowed for the spec's own file).
+    pub text: Cow<'t, str>,
     pub value: Rc<Value>,
 }
 
 /// The documents of one spec; index 0 is the spec itself.
-pub(crate) struct Docs {
-    pub docs: Vec<Doc>,
+pub(crate) struct Docs<'t> {
+    pub docs: Vec<Doc<'t>>,
     by_path: HashMap<PathBuf, usize>,
 }
 
@@ -54,9 +56,9 @@ impl Target {
     }
 }
 
-impl Docs {
+impl<'t> Docs<'t> {
     /// The spec's own document.
-    pub fn new(path: &Path, text: Rc<str>, value: Value) -> Docs {
+    pub fn new(path: &Path, text: &'t str, value: Value) -> Docs<'t> {
         let mut by_path = HashMap::new();
         if let Ok(p) = std::fs::canonicalize(path) {
             by_path.insert(p, 0);
@@ -64,11 +66,18 @@ impl Docs {
         Docs {
             docs: vec![Doc {
                 path: path.to_path_buf(),
-                text,
+                text: Cow::Borrowed(text),
                 value: Rc::new(value),
             }],
             by_path,
         }
+    }
+
+    /// The spec's own document.
+    pub fn root(&self) -> Rc<Value> {
+        self.docs
+            .first()
+            .map_or_else(|| Rc::new(Value::Null), |d| Rc::clone(&d.value))
     }
 
     /// Where `reference`, written in document `from`, points; the error says why it
@@ -135,7 +144,7 @@ impl Docs {
         let value = parse_text(&text, &joined).map_err(|e| e.to_string())?;
         self.docs.push(Doc {
             path: joined,
-            text: Rc::from(text),
+            text: Cow::Owned(text),
             value: Rc::new(value),
         });
         let i = self.docs.len() - 1;
@@ -159,16 +168,10 @@ impl Docs {
 mod tests {
     use super::*;
 
-    fn docs(v: Value, path: &Path) -> Docs {
-        Docs::new(path, Rc::from(v.to_string()), v)
-    }
-
     #[test]
     fn local_pointers_with_escapes() {
-        let mut d = docs(
-            serde_json::json!({"paths": {"/a/{b}": {"get": 1}}, "x~y": {"p q": 2}}),
-            Path::new("s.json"),
-        );
+        let v = serde_json::json!({"paths": {"/a/{b}": {"get": 1}}, "x~y": {"p q": 2}});
+        let mut d = Docs::new(Path::new("s.json"), "", v);
         let t = d.resolve(0, "#/paths/~1a~1%7Bb%7D/get");
         assert_eq!(t.ok().and_then(|t| t.get().cloned()), Some(1.into()));
         let t = d.resolve(0, "#/x~0y/p%20q");
@@ -188,7 +191,7 @@ mod tests {
             "Pet:\n  $ref: '../common.json#/Id'\n",
         );
         let _ = std::fs::write(dir.join("common.json"), "{\"Id\": {\"type\": \"integer\"}}");
-        let mut d = docs(serde_json::json!({}), &dir.join("spec.yaml"));
+        let mut d = Docs::new(&dir.join("spec.yaml"), "", serde_json::json!({}));
         let pet = d.resolve(0, "./schemas/pet.yaml#/Pet").ok();
         let inner = pet
             .as_ref()

@@ -13,6 +13,8 @@ stays required). `nullable: true` (3.0), `x-nullable: true` (2.0) and `null` in 
 array all add [`JsonType::Null`].
 */
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value};
 
 use super::load::Ctx;
@@ -67,7 +69,7 @@ fn flag(o: &Map<String, Value>, key: &str) -> bool {
     o.get(key).and_then(Value::as_bool).unwrap_or(false)
 }
 
-impl Ctx {
+impl Ctx<'_> {
     /// The schema `v`, written in document `doc`, as a top-level schema (its own budget).
     pub(crate) fn top_schema(&mut self, doc: usize, v: &Value) -> SpecSchema {
         self.nodes = 0;
@@ -210,18 +212,12 @@ impl Ctx {
                 Some(Value::Array(tuple)) => {
                     for t in tuple {
                         let ts = self.schema(doc, t, depth + 1);
-                        items = Some(match items {
-                            Some(i) => union(i, ts),
-                            None => ts,
-                        });
+                        items = Some(unite(items, ts));
                     }
                 }
                 Some(i @ (Value::Object(_) | Value::Bool(_))) => {
                     let is = self.schema(doc, i, depth + 1);
-                    items = Some(match items {
-                        Some(prev) => union(prev, is),
-                        None => is,
-                    });
+                    items = Some(unite(items, is));
                 }
                 _ => {}
             }
@@ -250,10 +246,7 @@ impl Ctx {
                 let mut u: Option<SpecSchema> = None;
                 for b in branches {
                     let bs = self.schema(doc, b, depth + 1);
-                    u = Some(match u {
-                        Some(prev) => union(prev, bs),
-                        None => bs,
-                    });
+                    u = Some(unite(u, bs));
                 }
                 if let Some(u) = u {
                     s = merge(s, u);
@@ -298,6 +291,30 @@ fn intersect_types(a: &SpecSchema, b: &SpecSchema) -> std::collections::BTreeSet
     out
 }
 
+/// Properties of both sides; one declared on both is `join`ed.
+fn join_properties(
+    mut a: BTreeMap<String, SpecSchema>,
+    b: BTreeMap<String, SpecSchema>,
+    join: fn(SpecSchema, SpecSchema) -> SpecSchema,
+) -> BTreeMap<String, SpecSchema> {
+    for (k, v) in b {
+        let joined = match a.remove(&k) {
+            Some(prev) => join(prev, v),
+            None => v,
+        };
+        a.insert(k, joined);
+    }
+    a
+}
+
+/// `acc` united with `s`.
+fn unite(acc: Option<SpecSchema>, s: SpecSchema) -> SpecSchema {
+    match acc {
+        Some(prev) => union(prev, s),
+        None => s,
+    }
+}
+
 /// `allOf`: a value satisfies both.
 pub(crate) fn merge(a: SpecSchema, b: SpecSchema) -> SpecSchema {
     let types = match (a.any, b.any) {
@@ -314,14 +331,7 @@ pub(crate) fn merge(a: SpecSchema, b: SpecSchema) -> SpecSchema {
             }
         }
     };
-    let mut properties = a.properties;
-    for (k, v) in b.properties {
-        let merged = match properties.remove(&k) {
-            Some(prev) => merge(prev, v),
-            None => v,
-        };
-        properties.insert(k, merged);
-    }
+    let properties = join_properties(a.properties, b.properties, merge);
     SpecSchema {
         any: a.any && b.any,
         types,
@@ -350,14 +360,7 @@ pub(crate) fn merge(a: SpecSchema, b: SpecSchema) -> SpecSchema {
 
 /// `oneOf`/`anyOf`: a value satisfies either.
 pub(crate) fn union(a: SpecSchema, b: SpecSchema) -> SpecSchema {
-    let mut properties = a.properties;
-    for (k, v) in b.properties {
-        let joined = match properties.remove(&k) {
-            Some(prev) => union(prev, v),
-            None => v,
-        };
-        properties.insert(k, joined);
-    }
+    let properties = join_properties(a.properties, b.properties, union);
     let any = a.any || b.any;
     SpecSchema {
         any,
@@ -392,5 +395,56 @@ pub(crate) fn union(a: SpecSchema, b: SpecSchema) -> SpecSchema {
         deprecated: a.deprecated && b.deprecated,
         write_only: a.write_only && b.write_only,
         read_only: a.read_only && b.read_only,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn typed(types: &[JsonType]) -> SpecSchema {
+        SpecSchema {
+            types: types.iter().copied().collect(),
+            additional: true,
+            ..SpecSchema::default()
+        }
+    }
+
+    #[test]
+    fn merge_intersects_types_and_joins_properties() {
+        let mut a = typed(&[JsonType::Number, JsonType::Null]);
+        a.required.insert("x".into());
+        a.properties.insert("x".into(), typed(&[JsonType::String]));
+        let mut b = typed(&[JsonType::Integer]);
+        b.required.insert("y".into());
+        b.additional = false;
+        b.properties.insert("x".into(), any());
+        let m = merge(a.clone(), b);
+        assert_eq!(
+            m.types,
+            [JsonType::Integer].into(),
+            "integer narrows number"
+        );
+        assert_eq!(m.required, ["x".to_string(), "y".to_string()].into());
+        assert_eq!(m.properties["x"].types, [JsonType::String].into());
+        assert!(!m.additional);
+        // `any` takes the other side; contradictions keep both rather than nothing.
+        assert_eq!(merge(any(), a.clone()).types, a.types);
+        let c = merge(typed(&[JsonType::String]), typed(&[JsonType::Object]));
+        assert_eq!(c.types, [JsonType::String, JsonType::Object].into());
+    }
+
+    #[test]
+    fn union_joins_types_and_keeps_what_all_require() {
+        let mut a = typed(&[JsonType::Object]);
+        a.required.extend(["id".to_string(), "a".to_string()]);
+        a.enum_values.push("1".into());
+        let mut b = typed(&[JsonType::Null]);
+        b.required.insert("id".into());
+        let u = union(a.clone(), b);
+        assert_eq!(u.types, [JsonType::Null, JsonType::Object].into());
+        assert_eq!(u.required, ["id".to_string()].into());
+        assert!(u.enum_values.is_empty(), "one branch is not an enum");
+        assert!(union(a, any()).any);
     }
 }
