@@ -69,7 +69,7 @@ def to_json_schema(node, strict, oas30):
         return node
     out = {}
     for k, v in node.items():
-        if k.startswith("x-") or k in ("nullable", "example", "discriminator", "xml", "externalDocs"):
+        if k.startswith("x-") or k in ("nullable", "example", "discriminator", "xml", "externalDocs", "readOnly"):
             continue
         if k == "$ref":
             out[k] = v.replace("#/components/schemas/", "#/$defs/").replace("#/definitions/", "#/$defs/")
@@ -77,7 +77,7 @@ def to_json_schema(node, strict, oas30):
             out[k] = {name: to_json_schema(s, strict, oas30) for name, s in v.items()}
         else:
             out[k] = to_json_schema(v, strict, oas30)
-    if oas30 and node.get("nullable") is True:
+    if oas30 and (node.get("nullable") is True or node.get("x-nullable") is True):
         if "type" in out:
             out["type"] = [out["type"], "null"]
         if "enum" in out:
@@ -90,11 +90,17 @@ def to_json_schema(node, strict, oas30):
 class Spec:
     def __init__(self, path, strict=True):
         self.doc = load_spec(path)
-        self.oas30 = str(self.doc.get("openapi", "")).startswith("3.0")
-        servers = self.doc.get("servers") or [{"url": "/"}]
-        self.base = re.sub(r"^[a-z]+://[^/]+", "", servers[0]["url"]).rstrip("/")
-        self.defs = {k: to_json_schema(v, strict, self.oas30)
-                     for k, v in self.doc.get("components", {}).get("schemas", {}).items()}
+        self.swagger2 = str(self.doc.get("swagger", "")) == "2.0"
+        # 3.0 `nullable` and 2.0 `x-nullable` become type arrays; 3.1 has them already
+        self.oas30 = str(self.doc.get("openapi", "")).startswith("3.0") or self.swagger2
+        if self.swagger2:
+            self.base = (self.doc.get("basePath") or "").rstrip("/")
+            schemas = self.doc.get("definitions", {})
+        else:
+            servers = self.doc.get("servers") or [{"url": "/"}]
+            self.base = re.sub(r"^[a-z]+://[^/]+", "", servers[0]["url"]).rstrip("/")
+            schemas = self.doc.get("components", {}).get("schemas", {})
+        self.defs = {k: to_json_schema(v, strict, self.oas30) for k, v in schemas.items()}
         self.strict = strict
         self.ops = []     # (method, template, regex, concreteness, op, path_item)
         for tpl, item in self.doc.get("paths", {}).items():
@@ -127,6 +133,17 @@ class Spec:
             if same:
                 return (method, tpl, op, item, groups), None
         return None, "method %s not documented on %s" % (method, cands[0][2])
+
+    def content(self, op, resp):
+        """Response media types -> {"schema": ...} (2.0: the op's or the global produces)."""
+        if not self.swagger2:
+            return resp.get("content", {})
+        if "schema" not in resp:
+            return {}
+        return {ct: {"schema": resp["schema"]} for ct in op.get("produces", self.doc.get("produces", []))}
+
+    def param_schema(self, p):
+        return self.deref(p.get("schema", {})) if not self.swagger2 else p
 
     def params(self, op, item):
         out = {}
@@ -170,7 +187,8 @@ class Recorder:
             return start_response(status, headers, exc_info)
         data = b"".join(self.app(environ, sr))
         target = environ["PATH_INFO"] + ("?" + environ["QUERY_STRING"] if environ["QUERY_STRING"] else "")
-        rec = {"method": environ["REQUEST_METHOD"], "target": target,
+        creds = [h for h in ("HTTP_AUTHORIZATION", "HTTP_COOKIE", "HTTP_X_API_KEY") if environ.get(h)]
+        rec = {"method": environ["REQUEST_METHOD"], "target": target, "credentials": creds,
                "status": int(seen["status"].split()[0]),
                "headers": [[k, v] for k, v in seen["headers"]],
                "body": data.decode("utf-8", "replace")}
@@ -227,12 +245,39 @@ def value_ok(schema, value):
     return True
 
 
+def guess_template(path):
+    """/api/v1/sessions/AbC...x -> /api/v1/sessions/{}: ids are segments with a digit or long."""
+    return "/".join("{}" if re.search(r"[0-9]", seg) and not re.fullmatch(r"v[0-9]+", seg) or len(seg) >= 20
+                    else seg for seg in path.split("/"))
+
+
+def finding_of(kind, opkey, detail):
+    """A failure as a finding row (kind, method, path, subject), or None."""
+    method, _, path = opkey.partition(" ")
+    if kind == "undocumented-operation":
+        return ("undocumented", method, path, "-")
+    if kind == "undocumented-status":
+        return ("drift", method, path, detail)
+    if kind in ("undocumented-query-parameter", "required-query-parameter-missing"):
+        return ("drift", method, path, detail)
+    if kind == "response-body":
+        where, _, msg = detail.partition(" ")[2].partition(": ")
+        m = re.match(r"Additional properties are not allowed \('([^']+)' was unexpected", msg)
+        if m:
+            return ("drift", method, path, (where + "." + m.group(1)) if where != "$" else "$." + m.group(1))
+        if " is not of type " in msg:
+            return ("drift", method, path, where)
+        return ("drift", method, path, where + " (" + msg[:40] + ")")
+    return None
+
+
 def check(spec, ex, validators, fails):
     """Append (kind, op, detail) for every problem with exchange ex; return the op key."""
     path, _, query = ex["target"].partition("?")
     hit, why = spec.match(ex["method"], path)
     if hit is None:
-        fails.append(("undocumented-operation", "%s %s" % (ex["method"], path), why or "no path template matches"))
+        fails.append(("undocumented-operation", "%s %s" % (ex["method"], guess_template(path)),
+                      why or "no path template matches"))
         return None
     method, tpl, op, item, groups = hit
     key = "%s %s" % (method, spec.base + tpl)
@@ -245,7 +290,7 @@ def check(spec, ex, validators, fails):
         p = params.get(("query", name))
         if p is None:
             fails.append(("undocumented-query-parameter", key, name))
-        elif ok2xx and not value_ok(spec.deref(p.get("schema", {})), value):
+        elif ok2xx and not value_ok(spec.param_schema(p), value):
             fails.append(("query-parameter-type", key, "%s=%s" % (name, value)))
     if ok2xx:
         names = {n for n, _ in q}
@@ -258,7 +303,7 @@ def check(spec, ex, validators, fails):
             p = params.get(("path", name))
             if p is None:
                 fails.append(("undocumented-path-parameter", key, name))
-            elif not value_ok(spec.deref(p.get("schema", {})), value):
+            elif not value_ok(spec.param_schema(p), value):
                 fails.append(("path-parameter-type", key, "%s=%s" % (name, value)))
     # status
     if st is None:
@@ -269,7 +314,7 @@ def check(spec, ex, validators, fails):
         fails.append(("undocumented-status", key, str(st)))
         return key
     resp = spec.deref(resp)
-    content = resp.get("content", {})
+    content = spec.content(op, resp)
     ctype = (ex.get("content_type") or "").split(";")[0].strip().lower() or None
     if st in (204, 304) and not content:
         pass   # no body: the app's 204s carry Flask's default text/html Content-Type, meaningless
@@ -298,9 +343,66 @@ def check(spec, ex, validators, fails):
     return key
 
 
+def read_expected(path):
+    rows = set()
+    with open(path) as f:
+        for row in csv.DictReader(f, delimiter="\t"):
+            rows.add((row["kind"], row["method"], row["path"], row["subject"]))
+    return rows
+
+
+def strip_names(path):
+    return re.sub(r"\{[^}]*\}", "{}", path)
+
+
+def compare(expected, findings, spec, info):
+    """Each expected row against what this script can see; returns the number of mismatches."""
+    bad = 0
+    found_undoc = {(m, strip_names(p)) for k, m, p, s in findings if k == "undocumented"}
+    drift = {f for f in findings if f[0] in ("drift", "unobserved")}
+    want_drift = {e for e in expected if e[0] in ("drift", "unobserved")}
+    for e in sorted(expected):
+        kind, method, path, subject = e
+        key = "%s %s" % (method, path)
+        if kind in ("drift", "unobserved"):
+            ok, how = e in drift, "seen" if e in drift else "NOT seen"
+        elif kind == "pii":
+            ok = ("drift", method, path, subject) in drift
+            how = "undeclared field seen in responses" if ok else "field NOT seen undeclared"
+        elif kind == "shadow":
+            ok, how = (method, strip_names(path)) in found_undoc, "undocumented and called"
+        elif kind == "zombie":
+            i = info.get(key)
+            if i is None:   # not documented: superseded by a documented newer version?
+                newer = [o for o in info if re.sub(r"/v[0-9]+/", "/v*/", o) == re.sub(r"/v[0-9]+/", "/v*/", key) and o != key]
+                ok = (method, strip_names(path)) in found_undoc and bool(newer)
+                how = "undocumented, called, newer version documented: %s" % ",".join(newer)
+            else:
+                ok = i["calls"] > 0 and (i["deprecated"] or i["sunset"] > 0)
+                how = "called %d times; deprecated in spec: %s; responses with Deprecation+Sunset: %d" % (
+                    i["calls"], i["deprecated"], i["sunset"])
+        elif kind == "posture":
+            i = info.get(key, {})
+            ok = bool(i.get("secured")) and i.get("open2xx", 0) > 0
+            how = "documented security %s; 2xx without credentials: %d" % (i.get("secured"), i.get("open2xx", 0))
+        else:
+            ok, how = False, "unknown kind"
+        bad += not ok
+        print("  %s %s\t%s" % ("ok  " if ok else "MISS", "\t".join(e), how))
+    for f in sorted(drift - want_drift):
+        bad += 1
+        print("  EXTRA %s" % "\t".join(f))
+    want_undoc = {(m, strip_names(p)) for k, m, p, s in expected if k in ("shadow", "zombie") and "%s %s" % (m, p) not in info}
+    for m, p in sorted(found_undoc - want_undoc):
+        bad += 1
+        print("  EXTRA undocumented\t%s\t%s" % (m, p))
+    return bad
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--spec", default=os.path.join(HERE, "shop-api.full.yaml"))
+    ap.add_argument("--expect", metavar="TSV", help="compare the findings with this expected file")
     ap.add_argument("--no-replay", action="store_true")
     ap.add_argument("--no-tsv", action="store_true")
     ap.add_argument("--loose", action="store_true")
@@ -308,8 +410,7 @@ def main():
     a = ap.parse_args()
     spec = Spec(a.spec, strict=not a.loose)
     validators = {}
-    total_fail = 0
-    total = 0
+    total_fail = total = 0
     per_source_status = defaultdict(lambda: defaultdict(Counter))
     sources = []
     if not a.no_tsv:
@@ -320,6 +421,12 @@ def main():
         sources.append(("replay (bodies)", lambda: replay_exchanges(tmp)))
     all_fails = Counter()
     examples = defaultdict(list)
+    findings = set()
+    info = {}
+    for m, t, _rx, _c, o, _item in spec.ops:
+        info["%s %s" % (m, spec.base + t)] = {"deprecated": bool(o.get("deprecated")), "calls": 0, "sunset": 0,
+                                             "secured": bool(o.get("security", spec.doc.get("security"))),
+                                             "open2xx": 0}
     for label, gen in sources:
         n = bad = 0
         for ex in gen():
@@ -327,11 +434,21 @@ def main():
             key = check(spec, ex, validators, fails)
             n += 1
             per_source_status[label][key or "(undocumented)"][ex["status"]] += 1
+            if key in info:
+                info[key]["calls"] += 1
+                h = ex.get("headers", {})
+                if "deprecation" in h and "sunset" in h:
+                    info[key]["sunset"] += 1
+                if "credentials" in ex and not ex["credentials"] and ex["status"] and 200 <= ex["status"] < 300:
+                    info[key]["open2xx"] += 1
             if fails:
                 bad += 1
                 for kind, opkey, detail in fails:
                     all_fails[(label, kind, opkey)] += 1
-                    if a.v or len(examples[(label, kind, opkey)]) < 5:
+                    f = finding_of(kind, opkey, detail)
+                    if f:
+                        findings.add(f)
+                    if a.v or len(examples[(label, kind, opkey)]) < 3:
                         examples[(label, kind, opkey)].append("%s %s -> %s: %s" % (
                             ex["method"], ex["target"][:100], ex["status"], detail))
         print("check-traffic: %s: %d exchanges, %d with a problem" % (label, n, bad))
@@ -348,14 +465,24 @@ def main():
         for k in keys:
             fmt = lambda c: " ".join("%s=%d" % kv for kv in sorted(c.items(), key=lambda kv: str(kv[0])))
             print("  %-52s %-34s | %s" % (k, fmt(per_source_status[labels[0]][k]), fmt(per_source_status[labels[1]][k])))
-    documented = {"%s %s" % (m, spec.base + t) for m, t, *_ in spec.ops}
-    seen = set().union(*(set(per_source_status[l]) for l in labels)) if labels else set()
-    never = sorted(documented - seen)
+    never = sorted(k for k, i in info.items() if i["calls"] == 0)
+    for k in never:
+        m, _, p = k.partition(" ")
+        findings.add(("unobserved", m, p, "-"))
     if never:
         print("documented but never seen: " + ", ".join(never))
+    print("findings this script can see (kind, method, path, subject):")
+    for f in sorted(findings):
+        print("  " + "\t".join(f))
+    rc = 1 if total_fail or never else 0
+    if a.expect:
+        print("against %s:" % os.path.relpath(a.expect, ROOT))
+        bad = compare(read_expected(a.expect), findings, spec, info)
+        print("check-traffic: expected findings: %d mismatches" % bad)
+        rc = 1 if bad else 0
     print("check-traffic: %d exchanges, %d failed (%s; %d operations documented, %d seen)"
-          % (total, total_fail, os.path.relpath(a.spec, ROOT), len(documented), len(documented & seen)))
-    return 1 if total_fail else 0
+          % (total, total_fail, os.path.relpath(a.spec, ROOT), len(info), len(info) - len(never)))
+    return rc
 
 
 if __name__ == "__main__":
