@@ -343,3 +343,64 @@ fn endpoints_on_hosts_no_spec_serves_are_left_out_unless_asked() {
         .iter()
         .any(|c| c.0 == "shadow" && c.2 == "/internal/metrics"));
 }
+
+/// Python 3 with the modules the spec checks need, or None with a printed reason (under
+/// CI, .ci/run installs them).
+fn python_with(modules: &[&str]) -> Option<PathBuf> {
+    let python = tool("python3")?;
+    let probe = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(format!("import {}", modules.join(", ")))
+        .output()
+        .ok()?;
+    if probe.status.success() {
+        return Some(python);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true but python3 lacks {modules:?} (.ci/run installs them)");
+    }
+    eprintln!("skipping: python3 lacks {modules:?}");
+    None
+}
+
+/// The test data is checked without specter: the complete spec holds for every exchange of
+/// the captures (specs/check-traffic.py, with jsonschema, on the captures' tshark view and
+/// an in-process replay of the generator for bodies), the planted spec gives the expected
+/// cases by that independent reading too, and the generated variants are up to date.
+#[test]
+fn the_example_specs_are_true_to_the_app_by_an_independent_check() {
+    let Some(python) = python_with(&["yaml", "jsonschema", "flask"]) else {
+        return;
+    };
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&python)
+            .current_dir(root())
+            .args(args)
+            .output()
+            .expect("run python3");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (code, text) = run(&["specs/make-variants.py", "--check"]);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = run(&[
+        "specs/check-traffic.py",
+        "--spec",
+        "specs/shop-api.full.yaml",
+        "--expect",
+        "specs/shop-api.full.expected.tsv",
+    ]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("8000 exchanges, 0 failed"), "{text}");
+    let (_, text) = run(&[
+        "specs/check-traffic.py",
+        "--spec",
+        "specs/shop-api.yaml",
+        "--expect",
+        "specs/shop-api.expected.tsv",
+    ]);
+    assert!(text.contains("expected findings: 0 mismatches"), "{text}");
+}
