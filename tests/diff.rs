@@ -404,3 +404,94 @@ fn the_example_specs_are_true_to_the_app_by_an_independent_check() {
     ]);
     assert!(text.contains("expected findings: 0 mismatches"), "{text}");
 }
+
+/// Posture from the traffic itself, and no "never seen" claim where nothing reached the
+/// spec's host: a small API with a key in the query string and an unsigned JWT, and a
+/// second spec for a host that received no traffic.
+#[test]
+fn posture_from_traffic_and_no_claims_where_the_sensor_was_blind() {
+    let pcap = temp_path("diff-posture.pcap");
+    let b64 = |s: &str| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+    };
+    let unsigned = format!(
+        "{}.{}.",
+        b64(r#"{"alg":"none","typ":"JWT"}"#),
+        b64(r#"{"sub":"42","exp":4102444800}"#)
+    );
+    let ok = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+        .to_vec();
+    write_http_pcap(
+        &pcap,
+        [
+            (
+                b"GET /v1/reports?api_key=k3y-0123456789abcdef HTTP/1.1\r\nHost: api.small.test\r\n\r\n".to_vec(),
+                ok.clone(),
+            ),
+            (
+                format!("GET /v1/me HTTP/1.1\r\nHost: api.small.test\r\nAuthorization: Bearer {unsigned}\r\n\r\n")
+                    .into_bytes(),
+                ok.clone(),
+            ),
+        ],
+    );
+    let small = temp_path("diff-small.yaml");
+    std::fs::write(
+        &small,
+        "openapi: 3.0.3\ninfo: {title: small, version: '1'}\nservers: [{url: 'http://api.small.test/v1'}]\n\
+         paths:\n  /reports:\n    get:\n      parameters: [{name: api_key, in: query, schema: {type: string}}]\n      responses: {'200': {description: ok}}\n\
+         \x20 /me:\n    get:\n      responses: {'200': {description: ok}}\n",
+    )
+    .expect("write spec");
+    let blind = temp_path("diff-blind.json");
+    std::fs::write(
+        &blind,
+        r#"{"swagger": "2.0", "info": {"title": "blind", "version": "1"}, "host": "api.blind.test",
+            "paths": {"/things": {"get": {"responses": {"200": {"description": "ok"}}}}}}"#,
+    )
+    .expect("write spec");
+    let out = temp_path("diff-posture.json");
+    let (code, err) = ci(&[
+        "--spec",
+        small.to_str().expect("path"),
+        "--spec",
+        blind.to_str().expect("path"),
+        "--format",
+        "json",
+        "-o",
+        out.to_str().expect("path"),
+        pcap.to_str().expect("path"),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("report")).expect("json");
+    let rules: BTreeSet<(String, String)> = report["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap_or_default().to_string(),
+                f["path"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let want: BTreeSet<(String, String)> = [
+        ("posture.token_in_query", "/v1/reports"),
+        ("posture.jwt_alg_none", "/v1/me"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(rules, want, "{report}");
+    assert_eq!(report["summary"]["operations"], 3);
+    assert_eq!(report["summary"]["unobserved"], 0);
+    let notes = report["window"]["notes"].to_string();
+    assert!(
+        notes.contains("no traffic reached api.blind.test"),
+        "{notes}"
+    );
+    // The secret itself is nowhere in the report.
+    assert!(!report.to_string().contains("k3y-0123456789abcdef"));
+}

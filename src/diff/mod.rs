@@ -97,6 +97,7 @@ pub fn diff(
     let mut first_seen = i64::MAX;
     let mut last_seen = 0i64;
     let mut host_requests: BTreeMap<String, u64> = BTreeMap::new();
+    let mut host_span: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     for (host, tree) in inv.hosts.iter_mut() {
         let mut hints = config.hints.clone();
         for e in &index.entries {
@@ -114,6 +115,11 @@ pub fn diff(
             }
             last_seen = last_seen.max(t.stats.last_seen);
             *host_requests.entry(host.clone()).or_default() += t.stats.requests;
+            let span = host_span.entry(host.clone()).or_insert((i64::MAX, 0));
+            if t.stats.first_seen > 0 {
+                span.0 = span.0.min(t.stats.first_seen);
+            }
+            span.1 = span.1.max(t.stats.last_seen);
             if !in_scope {
                 *out_of_scope.entry(host.clone()).or_default() += 1;
                 continue;
@@ -214,18 +220,20 @@ pub fn diff(
         });
     }
 
-    let window = window(&inv, traffic, first_seen, last_seen, &out_of_scope);
-    unobserved::check(
+    let mut window = window(&inv, traffic, first_seen, last_seen, &out_of_scope);
+    let blind = unobserved::check(
         specs,
         &index,
         &matched,
         &unobserved::Context {
             host_requests: &host_requests,
+            host_span: &host_span,
             tls: &inv.tls,
             window: &window,
         },
         &mut findings,
     );
+    window.notes.extend(blind);
     sort(&mut findings);
     endpoints.sort_by(|a, b| {
         (&a.view.host, &a.view.path, &a.view.method).cmp(&(
@@ -349,13 +357,6 @@ fn window(
         w.notes.push(format!(
             "the capture lost data: {} reassembly gaps, {} flows evicted",
             traffic.tcp_gaps, traffic.flows_evicted
-        ));
-    }
-    if !w.tls_opaque.is_empty() {
-        w.notes.push(format!(
-            "{} TLS connection(s) to {} server(s) could not be looked into",
-            w.tls_opaque.values().sum::<u64>(),
-            w.tls_opaque.len()
         ));
     }
     if !out_of_scope.is_empty() {

@@ -312,8 +312,17 @@ fn pii(
             &format!("{}@{}", p.kind, p.location),
             severity,
             format!(
-                "{} seen in {} of {} {} ({} times), which the spec does not declare",
-                p.kind, p.location, v.method, v.path, p.count
+                "{} seen in {} of {} {} ({} {}), which the spec does not declare",
+                p.kind,
+                p.location,
+                v.method,
+                v.path,
+                p.count,
+                if p.location.contains("_body:") {
+                    "of the sampled bodies"
+                } else {
+                    "requests"
+                }
             ),
             json!({
                 "kind": p.kind,

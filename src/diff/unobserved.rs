@@ -13,6 +13,7 @@ use super::finding::Place;
 use super::human_duration;
 use super::matching::{serves, Index};
 use super::model::{Finding, Kind, Severity, SpecLocation, Window};
+use crate::exchange::format_ts;
 use crate::infer::TlsService;
 use crate::spec::model::Spec;
 
@@ -20,20 +21,24 @@ use crate::spec::model::Spec;
 pub struct Context<'a> {
     /// Requests per observed host.
     pub host_requests: &'a BTreeMap<String, u64>,
+    /// First and last exchange per observed host (capture timestamps).
+    pub host_span: &'a BTreeMap<String, (i64, i64)>,
     /// TLS services the sensor could not look into.
     pub tls: &'a BTreeMap<String, TlsService>,
     pub window: &'a Window,
 }
 
-/// Adds an `unobserved` finding for each documented operation no endpoint matched.
+/// Adds an `unobserved` finding for each documented operation no endpoint matched, and
+/// returns notes for the window on the operations it could not assess.
 pub fn check(
     specs: &[Spec],
     index: &Index,
     matched: &BTreeSet<(usize, usize)>,
     ctx: &Context<'_>,
     out: &mut Vec<Finding>,
-) {
+) -> Vec<String> {
     let mut done: BTreeSet<(usize, usize)> = BTreeSet::new();
+    let mut blind: BTreeMap<usize, u64> = BTreeMap::new();
     for e in &index.entries {
         let key = (e.spec, e.op);
         if matched.contains(&key) || !done.insert(key) {
@@ -41,14 +46,29 @@ pub fn check(
         }
         let spec = &specs[e.spec];
         let op = &spec.operations[e.op];
+        let served = |h: &String| op.servers.iter().any(|s| serves(s, h));
         let reached: u64 = ctx
             .host_requests
             .iter()
-            .filter(|(h, _)| op.servers.iter().any(|s| serves(s, h)))
+            .filter(|(h, _)| served(h))
             .map(|(_, n)| n)
             .sum();
+        // The window that matters is the one in which traffic reached these hosts.
+        let (first, last) = ctx
+            .host_span
+            .iter()
+            .filter(|(h, _)| served(h))
+            .fold((i64::MAX, 0i64), |(f, l), (_, (a, b))| {
+                (f.min(*a), l.max(*b))
+            });
+        let seconds = if first <= last {
+            (last - first) as f64 / 1e9
+        } else {
+            0.0
+        };
         if reached == 0 {
             // Blind: nothing reached this operation's hosts. The window notes it.
+            *blind.entry(e.spec).or_default() += 1;
             continue;
         }
         let opaque: u64 = ctx
@@ -79,16 +99,14 @@ pub fn check(
                 "{opaque} TLS connection(s) to this host could not be looked into"
             ));
         }
-        if ctx.window.seconds < 3600.0 {
-            caveats.push(format!(
-                "the window is only {} long",
-                human_duration(ctx.window.seconds)
-            ));
+        let short = seconds < 3600.0;
+        if short {
+            caveats.push("the window is shorter than an hour".to_string());
         }
         if ctx.window.files_failed > 0 || ctx.window.gaps > 0 {
             caveats.push("the capture lost data".to_string());
         }
-        let severity = if opaque > 0 || op.deprecated {
+        let severity = if opaque > 0 || op.deprecated || short {
             Severity::Info
         } else {
             Severity::Low
@@ -109,11 +127,11 @@ pub fn check(
             }),
         };
         let message = format!(
-            "{} {} is documented{} but was never called in {} of traffic ({} requests reached its host){}",
+            "{} {} is documented{} but was never called in {} of traffic to its host ({} requests){}",
             op.method,
             path,
             if op.deprecated { " (deprecated)" } else { "" },
-            human_duration(ctx.window.seconds),
+            human_duration(seconds),
             reached,
             if caveats.is_empty() {
                 String::new()
@@ -128,9 +146,10 @@ pub fn check(
             severity,
             message,
             json!({
+                "host_window_seconds": seconds,
+                "host_first_seen": (first <= last).then(|| format_ts(first)),
+                "host_last_seen": (first <= last).then(|| format_ts(last)),
                 "window_seconds": ctx.window.seconds,
-                "window_first_seen": ctx.window.first_seen,
-                "window_last_seen": ctx.window.last_seen,
                 "host_requests": reached,
                 "tls_opaque_connections": opaque,
                 "deprecated": op.deprecated,
@@ -138,4 +157,20 @@ pub fn check(
             }),
         ));
     }
+    blind
+        .into_iter()
+        .map(|(si, n)| {
+            let spec = &specs[si];
+            let hosts: Vec<String> = spec.servers.iter().filter_map(|s| s.host.clone()).collect();
+            format!(
+                "{}: no traffic reached {}; {n} of its operations were not assessed as unobserved",
+                spec.file.display(),
+                if hosts.is_empty() {
+                    "its servers".to_string()
+                } else {
+                    hosts.join(", ")
+                }
+            )
+        })
+        .collect()
 }
