@@ -4,12 +4,12 @@ OpenAPI and Swagger specs: Swagger 2.0, OpenAPI 3.0 and 3.1, JSON or YAML, read 
 the line of each operation kept for reports. See docs/specs.md for what is read from each
 version and where the limits are.
 
-- [`read`]: text to `serde_json::Value`, errors with the line;
-- [`lines`]: the line of `paths` and of each operation, by a text scan;
-- [`refs`]: `$ref` targets, local and in relative files;
-- [`load`] and [`ops`]: the value to the model, one walker for all three versions;
-- [`schema`]: schema objects to [`SpecSchema`], bounded on recursive schemas;
-- [`servers`]: server URLs and 2.0 host/basePath to [`Server`]s.
+- `read.rs`: text to `serde_json::Value`, errors with the line;
+- `lines.rs`: the line of `paths` and of each operation, by a text scan;
+- `refs.rs`: `$ref` targets, local and in relative files;
+- `load.rs` and `ops.rs`: the value to the model, one walker for all three versions;
+- `schema.rs`: schema objects to [`SpecSchema`], bounded on recursive schemas;
+- `servers.rs`: server URLs and 2.0 host/basePath to [`Server`]s.
 
 No crate reads all three versions (see STYLE.md): openapiv3 reads 3.0 only, and is used
 in the tests as an independent check of this reader on 3.0 specs.
