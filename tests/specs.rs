@@ -534,3 +534,28 @@ fn a_50_mb_spec_loads() {
     assert!(took.as_secs() < 120, "{took:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn hints_come_from_full_paths_of_files_and_folders() {
+    let texts = |p: &Path| -> BTreeSet<String> {
+        match specter::spec::hints(p) {
+            Ok(h) => h.into_iter().map(|h| h.text).collect(),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let want: BTreeSet<String> = ["/v1/pets", "/v1/pets/{petId}", "/v1/pets/{petId}/photo"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let dir = fixtures().join("versions");
+    assert_eq!(texts(&dir.join("pets.swagger2.yaml")), want);
+    assert_eq!(
+        texts(&dir),
+        want,
+        "three versions of one API: the same hints"
+    );
+    let bad = temp_dir("hints");
+    write(&bad, "x.yaml", "openapi: 4.0\n");
+    assert!(specter::spec::hints(&bad).is_err_and(|e| e.to_string().contains("found openapi: 4.0")));
+    let _ = std::fs::remove_dir_all(&bad);
+}

@@ -208,12 +208,19 @@ pub fn read(path: &Path) -> Result<Value, SpecError> {
 
 /// A spec's templates as path hints: `{param}` segments force parameters named as the
 /// spec names them, literal segments of documented paths stay literal.
+///
+/// `path` may be a folder of specs (see [`SpecSet::load`]); the first spec that fails to
+/// load is the error.
 pub fn hints(path: &Path) -> Result<Vec<Hint>, SpecError> {
-    let (spec, _) = load_file(path)?;
+    let set = SpecSet::load(&[path.to_path_buf()]);
+    if let Some(e) = set.errors.into_iter().next() {
+        return Err(e);
+    }
     let mut seen = std::collections::HashSet::new();
-    let templates: Vec<String> = spec
-        .operations
+    let templates: Vec<String> = set
+        .specs
         .iter()
+        .flat_map(|s| s.operations.iter())
         .flat_map(Operation::full_paths)
         .filter(|t| seen.insert(t.clone()))
         .collect();
