@@ -148,6 +148,11 @@ impl SpecSet {
     /// `openapi` or `swagger` key: a shared schema file, a config) is skipped with a
     /// warning.
     pub fn load(paths: &[PathBuf]) -> SpecSet {
+        SpecSet::load_with(paths, true)
+    }
+
+    /// [`SpecSet::load`], with schemas read or not.
+    fn load_with(paths: &[PathBuf], schemas: bool) -> SpecSet {
         let mut set = SpecSet::default();
         for p in paths {
             if p.is_dir() {
@@ -155,7 +160,7 @@ impl SpecSet {
                 spec_files(p, 0, &mut files, &mut set.errors);
                 files.sort();
                 for f in files {
-                    match load_file(&f) {
+                    match load_file_with(&f, schemas) {
                         Ok((spec, w)) => {
                             set.specs.push(spec);
                             set.warnings.extend(w);
@@ -169,7 +174,7 @@ impl SpecSet {
                     }
                 }
             } else {
-                match load_file(p) {
+                match load_file_with(p, schemas) {
                     Ok((spec, w)) => {
                         set.specs.push(spec);
                         set.warnings.extend(w);
@@ -184,17 +189,21 @@ impl SpecSet {
 
 /// Loads one spec file.
 pub fn load_file(path: &Path) -> Result<(Spec, Vec<SpecWarning>), SpecError> {
+    load_file_with(path, true)
+}
+
+fn load_file_with(path: &Path, schemas: bool) -> Result<(Spec, Vec<SpecWarning>), SpecError> {
     let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(&text, path)
+    load::load(&text, path, schemas)
 }
 
 /// Reads spec text as if it were the file `path`: errors and warnings name it, and
 /// relative `$ref`s resolve against its folder.
 pub fn parse(text: &str, path: &Path) -> Result<(Spec, Vec<SpecWarning>), SpecError> {
-    load::load(text, path)
+    load::load(text, path, true)
 }
 
 /// Reads a spec file into a JSON value (JSON or YAML), without looking at its content.
@@ -212,7 +221,7 @@ pub fn read(path: &Path) -> Result<Value, SpecError> {
 /// `path` may be a folder of specs (see [`SpecSet::load`]); the first spec that fails to
 /// load is the error.
 pub fn hints(path: &Path) -> Result<Vec<Hint>, SpecError> {
-    let set = SpecSet::load(&[path.to_path_buf()]);
+    let set = SpecSet::load_with(&[path.to_path_buf()], false);
     if let Some(e) = set.errors.into_iter().next() {
         return Err(e);
     }

@@ -72,6 +72,9 @@ fn flag(o: &Map<String, Value>, key: &str) -> bool {
 impl Ctx<'_> {
     /// The schema `v`, written in document `doc`, as a top-level schema (its own budget).
     pub(crate) fn top_schema(&mut self, doc: usize, v: &Value) -> SpecSchema {
+        if !self.schemas {
+            return any();
+        }
         self.nodes = 0;
         self.schema(doc, v, 0)
     }
