@@ -35,8 +35,10 @@ pub(crate) struct Ctx<'t> {
     /// References being expanded, innermost last.
     pub stack: Vec<(usize, String)>,
     /// Expanded references whose cuts do not depend on where they were reached, with the
-    /// nodes each took to build.
-    pub memo: HashMap<(usize, String), (SpecSchema, usize)>,
+    /// nodes each took to build and the levels it nests below its root.
+    pub memo: HashMap<(usize, String), (SpecSchema, usize, usize)>,
+    /// The deepest schema level reached in the expansion under way.
+    pub deepest: usize,
     /// The outermost reference stack level a cut in the expansion under way went back
     /// to (`usize::MAX`: nothing was cut; 0 for depth and budget cuts).
     pub cut: usize,
@@ -176,6 +178,7 @@ pub(crate) fn load(
         cut: usize::MAX,
         nodes: 0,
         total_nodes: 0,
+        deepest: 0,
         schemas,
     };
     if version == SpecVersion::OpenApi31
