@@ -124,20 +124,33 @@ fn public_specs_load_without_errors() {
 #[test]
 fn lines_point_at_method_keys() {
     let dir = fixtures().join("public");
-    for file in ["docker-engine-1.41.swagger2.yaml", "netlify.swagger2.json"] {
+    for file in [
+        "airflow-2.10.5.openapi30.yaml",
+        "airflow-3.3.2.openapi31.yaml",
+        "docker-engine-1.41.swagger2.yaml",
+        "kubernetes-1.14.swagger2.json",
+        "netlify.swagger2.json",
+        "scalar-galaxy.openapi31.yaml",
+    ] {
         let path = dir.join(file);
         let text = std::fs::read_to_string(&path).expect("read");
         let lines: Vec<&str> = text.lines().collect();
         let (spec, _) = load(&path);
+        if lines.len() == 1 {
+            // Minified JSON (Kubernetes): everything is on line 1.
+            assert!(spec.operations.iter().all(|o| o.line == 1), "{file}");
+            continue;
+        }
         for op in &spec.operations {
             let line = lines.get(op.line - 1).copied().unwrap_or("");
             let key = line.trim_start().trim_start_matches('"');
             assert!(
                 key.starts_with(&op.method.to_lowercase()),
-                "{file}:{}: {} {} is on `{line}`",
+                "{file}:{}: {} {} is on `{:.100}`",
                 op.line,
                 op.method,
-                op.spec_path
+                op.spec_path,
+                line
             );
         }
         let paths_line = lines.get(spec.paths_line - 1).copied().unwrap_or("");
@@ -520,4 +533,29 @@ fn a_50_mb_spec_loads() {
     assert_eq!(last.map(|o| o.line), last_get);
     assert!(took.as_secs() < 120, "{took:?}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn hints_come_from_full_paths_of_files_and_folders() {
+    let texts = |p: &Path| -> BTreeSet<String> {
+        match specter::spec::hints(p) {
+            Ok(h) => h.into_iter().map(|h| h.text).collect(),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let want: BTreeSet<String> = ["/v1/pets", "/v1/pets/{petId}", "/v1/pets/{petId}/photo"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let dir = fixtures().join("versions");
+    assert_eq!(texts(&dir.join("pets.swagger2.yaml")), want);
+    assert_eq!(
+        texts(&dir),
+        want,
+        "three versions of one API: the same hints"
+    );
+    let bad = temp_dir("hints");
+    write(&bad, "x.yaml", "openapi: 4.0\n");
+    assert!(specter::spec::hints(&bad).is_err_and(|e| e.to_string().contains("found openapi: 4.0")));
+    let _ = std::fs::remove_dir_all(&bad);
 }

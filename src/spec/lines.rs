@@ -65,6 +65,7 @@ pub(crate) fn line_of(text: &str, at: usize) -> usize {
 
 /// Scans a spec's text.
 pub(crate) fn scan(text: &str) -> Lines {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = Lines::default();
     let first = text
         .lines()
@@ -395,6 +396,8 @@ components: {}
         let mini = serde_json::to_string(&v).unwrap_or_default();
         let l = scan(&mini);
         assert_eq!((l.paths, l.op("/c", "put")), (1, 1));
+        let bom = format!("\u{feff}{pretty}");
+        assert_eq!(scan(&bom).op("/c", "put"), find("\"put\""));
     }
 
     #[test]

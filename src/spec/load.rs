@@ -35,13 +35,17 @@ pub(crate) struct Ctx<'t> {
     /// References being expanded, innermost last.
     pub stack: Vec<(usize, String)>,
     /// Expanded references whose cuts do not depend on where they were reached, with the
-    /// nodes each took to build.
-    pub memo: HashMap<(usize, String), (SpecSchema, usize)>,
+    /// nodes each took to build and the levels it nests below its root.
+    pub memo: HashMap<(usize, String), (SpecSchema, usize, usize)>,
+    /// The deepest schema level reached in the expansion under way.
+    pub deepest: usize,
     /// The outermost reference stack level a cut in the expansion under way went back
     /// to (`usize::MAX`: nothing was cut; 0 for depth and budget cuts).
     pub cut: usize,
     pub nodes: usize,
     pub total_nodes: usize,
+    /// Whether schemas are read (path hints need only paths and servers).
+    pub schemas: bool,
 }
 
 impl Ctx<'_> {
@@ -146,7 +150,14 @@ fn version(root: &Value, path: &Path, lines: &Lines) -> Result<SpecVersion, Spec
 
 /// Reads spec text into the model; `path` names the file in errors and warnings, and
 /// relative `$ref`s are resolved against its folder.
-pub(crate) fn load(text: &str, path: &Path) -> Result<(Spec, Vec<SpecWarning>), SpecError> {
+///
+/// Without `schemas`, every schema is `any`: what path hints need, at a fraction of the
+/// memory.
+pub(crate) fn load(
+    text: &str,
+    path: &Path,
+    schemas: bool,
+) -> Result<(Spec, Vec<SpecWarning>), SpecError> {
     let root = parse_text(text, path)?;
     if !root.is_object() {
         return Err(SpecError::NotASpec {
@@ -167,6 +178,8 @@ pub(crate) fn load(text: &str, path: &Path) -> Result<(Spec, Vec<SpecWarning>), 
         cut: usize::MAX,
         nodes: 0,
         total_nodes: 0,
+        deepest: 0,
+        schemas,
     };
     if version == SpecVersion::OpenApi31
         && root

@@ -4,12 +4,12 @@ OpenAPI and Swagger specs: Swagger 2.0, OpenAPI 3.0 and 3.1, JSON or YAML, read 
 the line of each operation kept for reports. See docs/specs.md for what is read from each
 version and where the limits are.
 
-- [`read`]: text to `serde_json::Value`, errors with the line;
-- [`lines`]: the line of `paths` and of each operation, by a text scan;
-- [`refs`]: `$ref` targets, local and in relative files;
-- [`load`] and [`ops`]: the value to the model, one walker for all three versions;
-- [`schema`]: schema objects to [`SpecSchema`], bounded on recursive schemas;
-- [`servers`]: server URLs and 2.0 host/basePath to [`Server`]s.
+- `read.rs`: text to `serde_json::Value`, errors with the line;
+- `lines.rs`: the line of `paths` and of each operation, by a text scan;
+- `refs.rs`: `$ref` targets, local and in relative files;
+- `load.rs` and `ops.rs`: the value to the model, one walker for all three versions;
+- `schema.rs`: schema objects to [`SpecSchema`], bounded on recursive schemas;
+- `servers.rs`: server URLs and 2.0 host/basePath to [`Server`]s.
 
 No crate reads all three versions (see STYLE.md): openapiv3 reads 3.0 only, and is used
 in the tests as an independent check of this reader on 3.0 specs.
@@ -148,6 +148,11 @@ impl SpecSet {
     /// `openapi` or `swagger` key: a shared schema file, a config) is skipped with a
     /// warning.
     pub fn load(paths: &[PathBuf]) -> SpecSet {
+        SpecSet::load_with(paths, true)
+    }
+
+    /// [`SpecSet::load`], with schemas read or not.
+    fn load_with(paths: &[PathBuf], schemas: bool) -> SpecSet {
         let mut set = SpecSet::default();
         for p in paths {
             if p.is_dir() {
@@ -155,7 +160,7 @@ impl SpecSet {
                 spec_files(p, 0, &mut files, &mut set.errors);
                 files.sort();
                 for f in files {
-                    match load_file(&f) {
+                    match load_file_with(&f, schemas) {
                         Ok((spec, w)) => {
                             set.specs.push(spec);
                             set.warnings.extend(w);
@@ -169,7 +174,7 @@ impl SpecSet {
                     }
                 }
             } else {
-                match load_file(p) {
+                match load_file_with(p, schemas) {
                     Ok((spec, w)) => {
                         set.specs.push(spec);
                         set.warnings.extend(w);
@@ -184,17 +189,21 @@ impl SpecSet {
 
 /// Loads one spec file.
 pub fn load_file(path: &Path) -> Result<(Spec, Vec<SpecWarning>), SpecError> {
+    load_file_with(path, true)
+}
+
+fn load_file_with(path: &Path, schemas: bool) -> Result<(Spec, Vec<SpecWarning>), SpecError> {
     let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(&text, path)
+    load::load(&text, path, schemas)
 }
 
 /// Reads spec text as if it were the file `path`: errors and warnings name it, and
 /// relative `$ref`s resolve against its folder.
 pub fn parse(text: &str, path: &Path) -> Result<(Spec, Vec<SpecWarning>), SpecError> {
-    load::load(text, path)
+    load::load(text, path, true)
 }
 
 /// Reads a spec file into a JSON value (JSON or YAML), without looking at its content.
@@ -208,12 +217,19 @@ pub fn read(path: &Path) -> Result<Value, SpecError> {
 
 /// A spec's templates as path hints: `{param}` segments force parameters named as the
 /// spec names them, literal segments of documented paths stay literal.
+///
+/// `path` may be a folder of specs (see [`SpecSet::load`]); the first spec that fails to
+/// load is the error.
 pub fn hints(path: &Path) -> Result<Vec<Hint>, SpecError> {
-    let (spec, _) = load_file(path)?;
+    let set = SpecSet::load_with(&[path.to_path_buf()], false);
+    if let Some(e) = set.errors.into_iter().next() {
+        return Err(e);
+    }
     let mut seen = std::collections::HashSet::new();
-    let templates: Vec<String> = spec
-        .operations
+    let templates: Vec<String> = set
+        .specs
         .iter()
+        .flat_map(|s| s.operations.iter())
         .flat_map(Operation::full_paths)
         .filter(|t| seen.insert(t.clone()))
         .collect();

@@ -3,7 +3,7 @@ What a spec says, in one model for Swagger 2.0, OpenAPI 3.0 and OpenAPI 3.1: the
 operations with their full paths, parameters, bodies, responses and security, each with
 the line it starts on in its file, so that reports can point at it.
 
-The loader (see [`super::load`]) resolves `$ref`s, merges path-level parameters into each
+The loader ([`super::load_file`], [`super::SpecSet`]) resolves `$ref`s, merges path-level parameters into each
 operation, expands server base paths and turns the three versions' ways of writing types
 (`type: [string, "null"]`, `nullable: true`, `x-nullable`) into one [`SpecSchema`].
 */

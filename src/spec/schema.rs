@@ -72,6 +72,9 @@ fn flag(o: &Map<String, Value>, key: &str) -> bool {
 impl Ctx<'_> {
     /// The schema `v`, written in document `doc`, as a top-level schema (its own budget).
     pub(crate) fn top_schema(&mut self, doc: usize, v: &Value) -> SpecSchema {
+        if !self.schemas {
+            return any();
+        }
         self.nodes = 0;
         self.schema(doc, v, 0)
     }
@@ -80,6 +83,7 @@ impl Ctx<'_> {
     pub(crate) fn schema(&mut self, doc: usize, v: &Value, depth: usize) -> SpecSchema {
         self.nodes += 1;
         self.total_nodes += 1;
+        self.deepest = self.deepest.max(depth);
         if depth > MAX_DEPTH || self.nodes > MAX_NODES || self.total_nodes > MAX_TOTAL_NODES {
             self.cut = 0;
             self.budget_note(doc);
@@ -125,7 +129,14 @@ impl Ctx<'_> {
             return any();
         };
         let key = t.key();
-        if let Some((s, n)) = self.memo.get(&key) {
+        // A cached expansion is used where it keeps the tree within MAX_DEPTH (copies
+        // must not nest deeper than a fresh expansion could); otherwise it is expanded
+        // afresh, and cut where it goes too deep.
+        if let Some((s, n, height)) = self
+            .memo
+            .get(&key)
+            .filter(|(_, _, h)| depth + 1 + h <= MAX_DEPTH)
+        {
             // A copy costs what building it did: the budgets bound copies too.
             self.nodes += n;
             self.total_nodes += n;
@@ -134,6 +145,7 @@ impl Ctx<'_> {
                 self.budget_note(doc);
                 return any();
             }
+            self.deepest = self.deepest.max(depth + 1 + height);
             return s.clone();
         }
         if let Some(at) = self.stack.iter().position(|k| *k == key) {
@@ -152,14 +164,17 @@ impl Ctx<'_> {
         let outer_cut = std::mem::replace(&mut self.cut, usize::MAX);
         let level = self.stack.len();
         let built_before = self.total_nodes;
+        let outer_deepest = std::mem::replace(&mut self.deepest, depth + 1);
         self.stack.push(key.clone());
         let s = self.schema(t.doc, v, depth + 1);
         self.stack.pop();
         if self.cut >= level {
             let n = self.total_nodes - built_before;
-            self.memo.insert(key, (s.clone(), n));
+            let height = self.deepest - (depth + 1);
+            self.memo.insert(key, (s.clone(), n, height));
         }
         self.cut = self.cut.min(outer_cut);
+        self.deepest = self.deepest.max(outer_deepest);
         s
     }
 

@@ -284,3 +284,43 @@ fn path_item_refs_and_hint_paths() {
     );
     assert_eq!(a.full_paths(), ["/api/a/{id}.json"]);
 }
+
+/// Levels of a schema tree.
+fn height(s: &SpecSchema) -> usize {
+    let children = s
+        .properties
+        .values()
+        .chain(s.items.as_deref())
+        .chain(s.additional_schema.as_deref());
+    1 + children.map(height).max().unwrap_or(0)
+}
+
+#[test]
+fn cached_expansions_do_not_nest_past_the_depth_limit() {
+    // A chain A0 -> A1 -> ... -> A299, used from its tail first, so that each cached
+    // expansion could be built on the previous one.
+    let mut t = String::from("openapi: 3.0.0\ninfo: {title: T, version: '1'}\npaths:\n");
+    for i in 0..300 {
+        t.push_str(&format!(
+            "  /p{i:03}:\n    get:\n      responses:\n        '200':\n          description: ok\n          content:\n            application/json:\n              schema: {{$ref: '#/components/schemas/A{}'}}\n",
+            299 - i
+        ));
+    }
+    t.push_str("components:\n  schemas:\n");
+    for i in 0..300 {
+        t.push_str(&format!(
+            "    A{i}:\n      type: object\n      properties:\n        next: {{$ref: '#/components/schemas/A{}'}}\n",
+            (i + 1).min(299)
+        ));
+    }
+    let (spec, _) = load(&t);
+    let deepest = spec
+        .operations
+        .iter()
+        .filter_map(|o| o.responses["200"].body.content["application/json"].as_ref())
+        .map(height)
+        .max()
+        .unwrap_or(0);
+    assert!(deepest <= schema::MAX_DEPTH + 2, "{deepest} levels");
+    assert!(deepest > 20, "{deepest} levels");
+}
