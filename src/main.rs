@@ -424,10 +424,21 @@ fn analyze(
         }
     }
     let user_hints = config.hints.clone();
+    // A spec that cannot be read is reported (with the others' findings at the end) and
+    // the run goes on: its templates are only a help to templating.
+    let mut spec_failed = false;
     for file in specs {
-        for h in specter::spec::hints(file)? {
-            if !config.hints.contains(&h) {
-                config.hints.push(h);
+        match specter::spec::hints(file) {
+            Ok(hints) => {
+                for h in hints {
+                    if !config.hints.contains(&h) {
+                        config.hints.push(h);
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("specter: {e}");
+                spec_failed = true;
             }
         }
     }
@@ -497,6 +508,11 @@ fn analyze(
             ..Default::default()
         };
         let outcome = check(inv, &config, specs, &store.traffic()?, &opts)?;
+        for s in &outcome.report.spec_details {
+            for w in &s.warnings {
+                writeln!(err, "specter: warning: {w}")?;
+            }
+        }
         writeln!(
             err,
             "specter: against the specs: {}",
@@ -516,7 +532,7 @@ fn analyze(
     if show_stats {
         write!(err, "{}", batch.stats)?;
     }
-    Ok(if batch.failed {
+    Ok(if batch.failed || spec_failed {
         exit::INPUT_ERROR
     } else {
         exit::OK

@@ -297,6 +297,23 @@ fn analyze_with_a_spec_ends_with_the_summary() {
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("against the specs:"), "{stderr}");
     assert!(stderr.contains("shadow"), "{stderr}");
+    // A broken spec beside it: named with its line, the run goes on, exit 2.
+    let broken = temp_path("diff-broken.yaml");
+    std::fs::write(&broken, "openapi: 3.0.3\npaths:\n  /x: [\n").expect("write");
+    let out = specter(&[
+        "analyze",
+        "--db",
+        db.to_str().expect("path"),
+        "--spec",
+        broken.to_str().expect("path"),
+        "--spec",
+        team.to_str().expect("path"),
+        project("captures/shop-api-b.pcap").to_str().expect("path"),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("diff-broken.yaml:4:"), "{stderr}");
+    assert!(stderr.contains("against the specs:"), "{stderr}");
 }
 
 #[test]
