@@ -11,6 +11,7 @@
 #            (client records, then server records, padded to equal length)
 #   pii:     strings that hold (or nearly hold) each kind of sensitive data
 #   spec:    the project's specs and a hints file
+#   diff:    two small specs (3.0 YAML, 2.0 JSON), each with the infer seeds' conversations
 #   infer:   HTTP/1 conversations with credentials, query strings and JSON, form and
 #            multipart bodies (written here), in the target's chunk framing
 #   schema:  HTTP bodies exported by tshark (JSON, form, multipart, anything else) and a few
@@ -24,7 +25,7 @@ CAPTURE_DIRS=(/work/shared/captures "$FUZZ_DIR/../captures")
 MAX_CAPTURE=$((1024 * 1024))   # bigger files are truncated
 HEAD_BYTES=$((64 * 1024))
 
-mkdir -p "$CORPUS"/{capture,decode,http1,tcp,http2,hpack,tls_hello,pii,schema,infer,spec}
+mkdir -p "$CORPUS"/{capture,decode,http1,tcp,http2,hpack,tls_hello,pii,schema,infer,spec,diff}
 
 mapfile -t FILES < <(find "${CAPTURE_DIRS[@]}" -type f \( -name '*.pcap' -o -name '*.pcapng' \) 2>/dev/null | sort)
 echo "found ${#FILES[@]} capture files" >&2
@@ -619,6 +620,34 @@ cp "$FUZZ_DIR"/../tests/fixtures/specs/public/scalar-galaxy.openapi31.yaml "$COR
 printf '/files/{path*}\n/teams/{team}\n# comment\n/users/new\n' >"$CORPUS/spec/hints.txt"
 printf '{"swagger":"2.0","basePath":"/api","paths":{"/u/{id}":{},"/f/{n}.json":{}}}' >"$CORPUS/spec/v2.json"
 
-for t in capture decode http1 tcp http2 hpack tls_hello pii schema infer spec; do
+# --- diff -----------------------------------------------------------------------------
+# A small spec, a NUL, then an infer seed (a conversation in the http1 chunk framing),
+# minus the infer target's mode byte.
+python3 - "$CORPUS/infer" "$CORPUS/diff" <<'PY'
+import hashlib, os, sys
+src, dst = sys.argv[1], sys.argv[2]
+specs = [
+    b"openapi: 3.0.3\ninfo: {title: t, version: '1'}\nservers: [{url: /api/v1}]\n"
+    b"paths:\n  /users/{id}:\n    get:\n      parameters: [{name: id, in: path, required: true, schema: {type: integer}}]\n"
+    b"      responses: {'200': {description: ok, content: {application/json: {schema: {type: object, properties: {email: {type: string}}}}}}}\n"
+    b"  /users/me:\n    get: {deprecated: true, responses: {'200': {description: ok}}}\n",
+    b'{"swagger":"2.0","info":{"title":"t","version":"1"},"host":"api.example.com","basePath":"/v2",'
+    b'"paths":{"/items/{n}.json":{"post":{"security":[{"k":[]}],"responses":{"201":{"description":"ok"}}}}},'
+    b'"securityDefinitions":{"k":{"type":"apiKey","in":"query","name":"api_key"}}}',
+]
+os.makedirs(dst, exist_ok=True)
+n = 0
+for name in sorted(os.listdir(src))[:40]:
+    with open(os.path.join(src, name), "rb") as fh:
+        conv = fh.read()[1:]
+    for spec in specs:
+        seed = spec + b"\0" + conv
+        with open(os.path.join(dst, hashlib.sha1(seed).hexdigest()), "wb") as fh:
+            fh.write(seed)
+        n += 1
+print(f"diff: {n} seeds", file=sys.stderr)
+PY
+
+for t in capture decode http1 tcp http2 hpack tls_hello pii schema infer spec diff; do
     printf '%-8s %5d files\n' "$t" "$(find "$CORPUS/$t" -type f | wc -l)"
 done
