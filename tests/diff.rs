@@ -468,12 +468,23 @@ fn posture_from_traffic_and_no_claims_where_the_sensor_was_blind() {
             "paths": {"/things": {"get": {"responses": {"200": {"description": "ok"}}}}}}"#,
     )
     .expect("write spec");
+    // A host-less spec of another service: it serves any host, but none of its operations
+    // was seen here, so it says nothing of this traffic.
+    let hostless = temp_path("diff-hostless.json");
+    std::fs::write(
+        &hostless,
+        r#"{"swagger": "2.0", "info": {"title": "other", "version": "1"},
+            "paths": {"/inventory/{sku}": {"get": {"responses": {"200": {"description": "ok"}}}}}}"#,
+    )
+    .expect("write spec");
     let out = temp_path("diff-posture.json");
     let (code, err) = ci(&[
         "--spec",
         small.to_str().expect("path"),
         "--spec",
         blind.to_str().expect("path"),
+        "--spec",
+        hostless.to_str().expect("path"),
         "--format",
         "json",
         "-o",
@@ -502,7 +513,7 @@ fn posture_from_traffic_and_no_claims_where_the_sensor_was_blind() {
     .map(|(a, b)| (a.to_string(), b.to_string()))
     .collect();
     assert_eq!(rules, want, "{report}");
-    assert_eq!(report["summary"]["operations"], 3);
+    assert_eq!(report["summary"]["operations"], 4);
     assert_eq!(report["summary"]["unobserved"], 0);
     let notes = report["window"]["notes"].to_string();
     assert!(

@@ -160,6 +160,7 @@ pub fn diff(
     let mut findings: Vec<Finding> = Vec::new();
     let mut endpoints = Vec::new();
     let mut matched: BTreeSet<(usize, usize)> = BTreeSet::new();
+    let mut spec_hosts: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
     for g in &groups {
         let mut view = EndpointView::new(&g.host, &g.template);
         let seen_stats = &g.template.stats;
@@ -167,6 +168,7 @@ pub fn diff(
         if let Some(e) = entry {
             view.path = e.full_path.clone();
             matched.insert((e.spec, e.op));
+            spec_hosts.entry(e.spec).or_default().insert(g.host.clone());
         }
         let seen = Seen {
             view: &view,
@@ -228,6 +230,7 @@ pub fn diff(
         &unobserved::Context {
             host_requests: &host_requests,
             host_span: &host_span,
+            spec_hosts: &spec_hosts,
             tls: &inv.tls,
             window: &window,
         },

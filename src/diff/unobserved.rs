@@ -23,6 +23,8 @@ pub struct Context<'a> {
     pub host_requests: &'a BTreeMap<String, u64>,
     /// First and last exchange per observed host (capture timestamps).
     pub host_span: &'a BTreeMap<String, (i64, i64)>,
+    /// Per spec (by index), the hosts on which some of its operations were observed.
+    pub spec_hosts: &'a BTreeMap<usize, BTreeSet<String>>,
     /// TLS services the sensor could not look into.
     pub tls: &'a BTreeMap<String, TlsService>,
     pub window: &'a Window,
@@ -46,7 +48,15 @@ pub fn check(
         }
         let spec = &specs[e.spec];
         let op = &spec.operations[e.op];
-        let served = |h: &String| op.servers.iter().any(|s| serves(s, h));
+        // A server without a host serves any host, but a spec is only held against a host
+        // where some of its operations were seen: a host-less spec of one service says
+        // nothing of another service's traffic.
+        let seen_on = ctx.spec_hosts.get(&e.spec);
+        let served = |h: &String| {
+            op.servers.iter().any(|s| {
+                serves(s, h) && (s.host.is_some() || seen_on.is_some_and(|set| set.contains(h)))
+            })
+        };
         let reached: u64 = ctx
             .host_requests
             .iter()
