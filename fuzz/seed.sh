@@ -11,7 +11,8 @@
 #            (client records, then server records, padded to equal length)
 #   pii:     strings that hold (or nearly hold) each kind of sensitive data
 #   spec:    the project's specs and a hints file
-#   diff:    two small specs (3.0 YAML, 2.0 JSON), each with the infer seeds' conversations
+#   diff:    two small specs (3.0 YAML, 2.0 JSON) serving the infer conversations' host and
+#            paths, each with the hand-written infer conversations
 #   infer:   HTTP/1 conversations with credentials, query strings and JSON, form and
 #            multipart bodies (written here), in the target's chunk framing
 #   schema:  HTTP bodies exported by tshark (JSON, form, multipart, anything else) and a few
@@ -627,17 +628,25 @@ python3 - "$CORPUS/infer" "$CORPUS/diff" <<'PY'
 import hashlib, os, sys
 src, dst = sys.argv[1], sys.argv[2]
 specs = [
-    b"openapi: 3.0.3\ninfo: {title: t, version: '1'}\nservers: [{url: /api/v1}]\n"
-    b"paths:\n  /users/{id}:\n    get:\n      parameters: [{name: id, in: path, required: true, schema: {type: integer}}]\n"
+    b"openapi: 3.0.3\ninfo: {title: t, version: '1'}\nservers: [{url: 'http://api.test'}]\n"
+    b"paths:\n  /users/{id}:\n    get:\n      parameters: [{name: id, in: path, required: true, schema: {type: integer}}, "
+    b"{name: limit, in: query, required: true, schema: {type: integer}}]\n"
     b"      responses: {'200': {description: ok, content: {application/json: {schema: {type: object, properties: {email: {type: string}}}}}}}\n"
-    b"  /users/me:\n    get: {deprecated: true, responses: {'200': {description: ok}}}\n",
-    b'{"swagger":"2.0","info":{"title":"t","version":"1"},"host":"api.example.com","basePath":"/v2",'
+    b"  /users/me:\n    get: {deprecated: true, responses: {'200': {description: ok}}}\n"
+    b"  /auth/token:\n    post: {requestBody: {content: {application/x-www-form-urlencoded: {schema: {type: object, "
+    b"properties: {grant_type: {type: string}}}}}}, responses: {'200': {description: ok}}}\n"
+    b"  /a/b/c/d:\n    get: {security: [{k: []}], responses: {'200': {description: ok}}}\n",
+    b'{"swagger":"2.0","info":{"title":"t","version":"1"},"host":"api.test","basePath":"/",'
     b'"paths":{"/items/{n}.json":{"post":{"security":[{"k":[]}],"responses":{"201":{"description":"ok"}}}}},'
     b'"securityDefinitions":{"k":{"type":"apiKey","in":"query","name":"api_key"}}}',
 ]
 os.makedirs(dst, exist_ok=True)
 n = 0
-for name in sorted(os.listdir(src))[:40]:
+# The hand-written conversations (to api.test) first, not the fuzzer's leftovers.
+def written(name):
+    with open(os.path.join(src, name), "rb") as fh:
+        return b"Host: api.test" in fh.read(400)
+for name in sorted(os.listdir(src), key=lambda n: (not written(n), n))[:40]:
     with open(os.path.join(src, name), "rb") as fh:
         conv = fh.read()[1:]
     for spec in specs:
