@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::exchange::format_ts;
 use crate::infer::endpoint::EndpointStats;
-use crate::infer::template::{Hint, Template};
+use crate::infer::template::Template;
 use crate::infer::{Config, Inventory};
 use crate::report::endpoints::EndpointView;
 use crate::spec::model::Spec;
@@ -57,12 +57,6 @@ pub struct Options {
     pub all_hosts: bool,
     /// `generated_at` of the report (RFC 3339).
     pub generated_at: String,
-}
-
-/// A spec path as a path hint: whole-segment parameters keep their names; a parameter
-/// inside a segment (`{name}.json`) cannot be a hint and gives none.
-pub fn hint_of(path: &str) -> Option<Hint> {
-    Hint::parse(path).ok()
 }
 
 fn location(spec: &Spec, op: Option<&crate::spec::model::Operation>) -> SpecLocation {
@@ -103,7 +97,7 @@ pub fn diff(
         for e in &index.entries {
             let op = &specs[e.spec].operations[e.op];
             if op.servers.iter().any(|s| matching::serves(s, host)) {
-                hints.extend(hint_of(&e.full_path));
+                hints.extend(crate::spec::hint_for(&e.full_path).ok());
             }
         }
         tree.apply_hints(&hints);

@@ -215,8 +215,32 @@ pub fn read(path: &Path) -> Result<Value, SpecError> {
     read::parse_text(&text, path)
 }
 
+/// A documented full path as a path hint: whole-segment parameters keep their names (made
+/// of letters, digits and `_`), and a parameter inside a segment (`/files/{name}.json`)
+/// cannot be a hint, so that segment is kept as the word it is written as.
+pub fn hint_for(template: &str) -> Result<Hint, crate::infer::template::HintError> {
+    Hint::parse(template).or_else(|_| {
+        let cleaned: Vec<String> = template
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                if s.starts_with('{') && s.ends_with('}') {
+                    let name: String = s[1..s.len() - 1]
+                        .chars()
+                        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                        .collect();
+                    format!("{{{name}}}")
+                } else {
+                    s.replace(['{', '}'], "")
+                }
+            })
+            .collect();
+        Hint::parse(&format!("/{}", cleaned.join("/")))
+    })
+}
+
 /// A spec's templates as path hints: `{param}` segments force parameters named as the
-/// spec names them, literal segments of documented paths stay literal.
+/// spec names them, literal segments of documented paths stay literal (see [`hint_for`]).
 ///
 /// `path` may be a folder of specs (see [`SpecSet::load`]); the first spec that fails to
 /// load is the error.
@@ -235,26 +259,7 @@ pub fn hints(path: &Path) -> Result<Vec<Hint>, SpecError> {
         .collect();
     let mut out = Vec::new();
     for t in templates {
-        // Hints take whole-segment parameters only; `/files/{name}.json` keeps its
-        // literal form (the segment is matched as a word).
-        let hint = Hint::parse(&t).or_else(|_| {
-            let cleaned: Vec<String> = t
-                .split('/')
-                .filter(|s| !s.is_empty())
-                .map(|s| {
-                    if s.starts_with('{') && s.ends_with('}') {
-                        let name: String = s[1..s.len() - 1]
-                            .chars()
-                            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-                            .collect();
-                        format!("{{{name}}}")
-                    } else {
-                        s.replace(['{', '}'], "")
-                    }
-                })
-                .collect();
-            Hint::parse(&format!("/{}", cleaned.join("/")))
-        });
+        let hint = hint_for(&t);
         match hint {
             Ok(h) => out.push(h),
             Err(e) => {
