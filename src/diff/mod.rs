@@ -350,10 +350,10 @@ fn window(
             traffic.files_failed
         ));
     }
-    if traffic.tcp_gaps > 0 || traffic.flows_evicted > 0 {
+    if traffic.tcp_gaps > 0 || traffic.flows_evicted > 0 || traffic.undecodable > 0 {
         w.notes.push(format!(
-            "the capture lost data: {} reassembly gaps, {} flows evicted",
-            traffic.tcp_gaps, traffic.flows_evicted
+            "the capture lost data: {} reassembly gaps, {} flows evicted, {} packets that could not be decoded",
+            traffic.tcp_gaps, traffic.flows_evicted, traffic.undecodable
         ));
     }
     if !out_of_scope.is_empty() {

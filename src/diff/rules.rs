@@ -22,10 +22,6 @@ pub struct Seen<'a> {
     pub limits: &'a Limits,
 }
 
-fn pii_kinds(seen: &Seen<'_>) -> Vec<&'static str> {
-    seen.view.pii.clone()
-}
-
 /// An endpoint no spec documents: a zombie when a later version of it is documented or
 /// its responses announce retirement, else shadow.
 pub fn undocumented(
@@ -36,7 +32,7 @@ pub fn undocumented(
 ) {
     let v = seen.view;
     let anonymous = answers_anonymously(v);
-    let pii = pii_kinds(seen);
+    let pii = &v.pii;
     if let Some((spec, op, old, new)) = successor {
         let mut severity = Severity::Medium;
         if anonymous || pii.iter().any(|k| is_secret_kind(k)) {
