@@ -170,6 +170,14 @@ fn the_team_spec_gives_exactly_the_planted_cases_in_every_version() {
         let (_, report) = diff_json(spec, &[]);
         same(&cases(&report), &want, spec);
         for f in report["findings"].as_array().into_iter().flatten() {
+            if f["rule"] == "zombie.retiring" {
+                // The app announces a Sunset after the capture was made.
+                assert_eq!(
+                    f["evidence"]["sunset"], "2027-06-30T23:59:59.000000Z",
+                    "{f}"
+                );
+                assert_eq!(f["evidence"]["called_after_sunset"], false, "{f}");
+            }
             assert!(f["id"].as_str().is_some_and(|i| i.len() == 16), "{f}");
             assert!(!f["message"].as_str().unwrap_or_default().is_empty());
             if f["kind"] != "shadow" {
@@ -451,6 +459,12 @@ fn posture_from_traffic_and_no_claims_where_the_sensor_was_blind() {
                     .into_bytes(),
                 ok.clone(),
             ),
+            // Undocumented, and past the Sunset its responses announce (the capture is
+            // from 2023).
+            (
+                b"GET /v1/old-export HTTP/1.1\r\nHost: api.small.test\r\n\r\n".to_vec(),
+                b"HTTP/1.1 200 OK\r\nDeprecation: true\r\nSunset: Sat, 01 Jan 2022 00:00:00 GMT\r\nContent-Length: 0\r\n\r\n".to_vec(),
+            ),
         ],
     );
     let small = temp_path("diff-small.yaml");
@@ -508,11 +522,25 @@ fn posture_from_traffic_and_no_claims_where_the_sensor_was_blind() {
     let want: BTreeSet<(String, String)> = [
         ("posture.token_in_query", "/v1/reports"),
         ("posture.jwt_alg_none", "/v1/me"),
+        ("zombie.retiring", "/v1/old-export"),
     ]
     .iter()
     .map(|(a, b)| (a.to_string(), b.to_string()))
     .collect();
     assert_eq!(rules, want, "{report}");
+    let old = report["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["rule"] == "zombie.retiring")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        old["evidence"]["sunset"], "2022-01-01T00:00:00.000000Z",
+        "{old}"
+    );
+    assert_eq!(old["evidence"]["called_after_sunset"], true, "{old}");
+    assert_eq!(old["severity"], "high", "{old}");
     assert_eq!(report["summary"]["operations"], 4);
     assert_eq!(report["summary"]["unobserved"], 0);
     let notes = report["window"]["notes"].to_string();

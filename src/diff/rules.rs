@@ -11,6 +11,7 @@ use serde_json::json;
 use super::fields::{self, FieldDrift, Lookup};
 use super::finding::{answers_anonymously, is_secret_kind, is_write, Place};
 use super::model::{Finding, Kind, Severity};
+use crate::exchange::format_ts;
 use crate::infer::endpoint::{EndpointStats, Limits};
 use crate::report::endpoints::EndpointView;
 use crate::spec::model::{Body, Operation, ParamLocation, Response, Spec, SpecSchema};
@@ -20,6 +21,22 @@ pub struct Seen<'a> {
     pub view: &'a EndpointView,
     pub stats: &'a EndpointStats,
     pub limits: &'a Limits,
+}
+
+/// The latest announced Sunset date, and whether calls went on after it.
+fn sunset(seen: &Seen<'_>) -> (Option<String>, bool) {
+    match seen.stats.sunset {
+        Some(at) => (Some(format_ts(at)), seen.stats.last_seen > at),
+        None => (None, false),
+    }
+}
+
+/// `; called after its announced Sunset (DATE)` when it was.
+fn after_sunset(date: &Option<String>, past: bool) -> String {
+    match date {
+        Some(d) if past => format!("; calls went on after its announced Sunset ({d})"),
+        _ => String::new(),
+    }
 }
 
 /// An endpoint no spec documents: a zombie when a later version of it is documented or
@@ -66,20 +83,31 @@ pub fn undocumented(
         return;
     }
     if v.deprecated_responses > 0 {
+        let (date, past) = sunset(seen);
         out.push(place.finding(
             Kind::Zombie,
             "zombie.retiring",
             "",
-            Severity::Medium,
+            if past {
+                Severity::High
+            } else {
+                Severity::Medium
+            },
             format!(
                 "{} {} is undocumented and its responses announce retirement \
-                 (Deprecation/Sunset on {} of {} responses), yet it is still called",
-                v.method, v.path, v.deprecated_responses, v.requests
+                 (Deprecation/Sunset on {} of {} responses), yet it is still called{}",
+                v.method,
+                v.path,
+                v.deprecated_responses,
+                v.requests,
+                after_sunset(&date, past)
             ),
             json!({
                 "signals": ["deprecation_header"],
                 "documented": false,
                 "deprecated_responses": v.deprecated_responses,
+                "sunset": date,
+                "called_after_sunset": past,
                 "status": v.status,
                 "auth": v.auth,
                 "pii": pii,
@@ -238,11 +266,12 @@ fn zombie(seen: &Seen<'_>, place: &Place, op: &Operation, out: &mut Vec<Finding>
     if headers {
         signals.push("deprecation_header");
     }
+    let (date, past) = sunset(seen);
     let mut severity = Severity::Medium;
-    if answers_anonymously(v) && !v.pii.is_empty() {
+    if (answers_anonymously(v) && !v.pii.is_empty()) || past {
         severity = severity.raise();
     }
-    let (rule, message) = if op.deprecated {
+    let (rule, mut message) = if op.deprecated {
         (
             "zombie.deprecated",
             format!(
@@ -260,6 +289,7 @@ fn zombie(seen: &Seen<'_>, place: &Place, op: &Operation, out: &mut Vec<Finding>
             ),
         )
     };
+    message.push_str(&after_sunset(&date, past));
     out.push(place.finding(
         Kind::Zombie,
         rule,
@@ -271,6 +301,8 @@ fn zombie(seen: &Seen<'_>, place: &Place, op: &Operation, out: &mut Vec<Finding>
             "documented": true,
             "deprecated_in_spec": op.deprecated,
             "deprecated_responses": v.deprecated_responses,
+            "sunset": date,
+            "called_after_sunset": past,
             "identities": v.identities,
             "status": v.status,
         }),

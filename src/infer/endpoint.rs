@@ -143,6 +143,10 @@ pub struct EndpointStats {
     pub pii_more: bool,
     /// Responses carrying `Deprecation` or `Sunset` headers.
     pub deprecated_responses: u64,
+    /// The latest date a `Sunset` header (RFC 8594, an HTTP-date) announced, in capture
+    /// timestamp units (nanoseconds since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sunset: Option<i64>,
     /// 2xx responses to requests that carried no credential.
     pub unauthenticated_2xx: u64,
     pub bodies: Bodies,
@@ -317,6 +321,7 @@ impl EndpointStats {
         merge_pii(&mut self.pii, &o.pii);
         self.pii_more |= o.pii_more | truncate_map(&mut self.pii, limits.max_pii);
         self.deprecated_responses += o.deprecated_responses;
+        self.sunset = self.sunset.max(o.sunset);
         self.unauthenticated_2xx += o.unauthenticated_2xx;
         self.bodies.merge(&o.bodies, limits);
     }
@@ -631,6 +636,14 @@ pub struct Observation<'a> {
     pub salt: &'a [u8],
 }
 
+/// An HTTP-date (`Wed, 30 Jun 2027 23:59:59 GMT`) as nanoseconds since the epoch.
+fn http_date(v: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(v).ok()?;
+    chrono::DateTime::parse_from_rfc2822(text.trim())
+        .ok()?
+        .timestamp_nanos_opt()
+}
+
 impl EndpointStats {
     /// Counts one exchange into the endpoint.
     pub fn record(&mut self, o: &Observation<'_>, limits: &Limits) {
@@ -678,9 +691,16 @@ impl EndpointStats {
         self.record_auth(o, status, limits);
         if let Some(r) = &ex.response {
             // One pass over the response's fields for both names.
-            if r.head.headers().any(|(n, _)| {
-                n.eq_ignore_ascii_case(b"deprecation") || n.eq_ignore_ascii_case(b"sunset")
-            }) {
+            let mut retiring = false;
+            for (n, v) in r.head.headers() {
+                if n.eq_ignore_ascii_case(b"sunset") {
+                    retiring = true;
+                    self.sunset = self.sunset.max(http_date(v));
+                } else if n.eq_ignore_ascii_case(b"deprecation") {
+                    retiring = true;
+                }
+            }
+            if retiring {
                 self.deprecated_responses += 1;
             }
         }
