@@ -120,19 +120,7 @@ pub fn disallowed(schema: &SpecSchema, observed: &str, lenient_text: bool) -> Ve
     };
     observed
         .split('|')
-        .filter(|name| {
-            let t = match *name {
-                "null" => JsonType::Null,
-                "boolean" => JsonType::Boolean,
-                "integer" => JsonType::Integer,
-                "number" => JsonType::Number,
-                "string" => JsonType::String,
-                "array" => JsonType::Array,
-                "object" => JsonType::Object,
-                _ => return false,
-            };
-            !allows(t)
-        })
+        .filter(|name| JsonType::parse(name).is_some_and(|t| !allows(t)))
         .map(str::to_string)
         .collect()
 }

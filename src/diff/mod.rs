@@ -88,8 +88,6 @@ pub fn diff(
     let index = Index::new(specs);
     let mut groups: Vec<Group> = Vec::new();
     let mut out_of_scope: BTreeMap<String, u64> = BTreeMap::new();
-    let mut first_seen = i64::MAX;
-    let mut last_seen = 0i64;
     let mut host_requests: BTreeMap<String, u64> = BTreeMap::new();
     let mut host_span: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     for (host, tree) in inv.hosts.iter_mut() {
@@ -104,10 +102,6 @@ pub fn diff(
         let in_scope = opts.all_hosts || index.covers(specs, host);
         let mut by_entry: BTreeMap<(String, usize), usize> = BTreeMap::new();
         for t in tree.templates(&hints, &config.template) {
-            if t.stats.first_seen > 0 {
-                first_seen = first_seen.min(t.stats.first_seen);
-            }
-            last_seen = last_seen.max(t.stats.last_seen);
             *host_requests.entry(host.clone()).or_default() += t.stats.requests;
             let span = host_span.entry(host.clone()).or_insert((i64::MAX, 0));
             if t.stats.first_seen > 0 {
@@ -216,6 +210,9 @@ pub fn diff(
         });
     }
 
+    let (first_seen, last_seen) = host_span
+        .values()
+        .fold((i64::MAX, 0i64), |(f, l), (a, b)| (f.min(*a), l.max(*b)));
     let mut window = window(&inv, traffic, first_seen, last_seen, &out_of_scope);
     let blind = unobserved::check(
         specs,

@@ -438,21 +438,20 @@ fn drift_query(
             ));
         }
     }
+    // Requests the server refused (4xx) may be the ones without a required parameter:
+    // only what cannot be explained so is drift, the parameter being optional in practice.
+    let refused: u64 = v
+        .status
+        .iter()
+        .filter(|(s, _)| s.starts_with('4'))
+        .map(|(_, n)| n)
+        .sum();
     for p in documented.iter().filter(|p| p.required) {
         let present = v
             .query
             .iter()
             .find(|q| q.name == p.name)
             .map_or(0, |q| q.count);
-        // Requests the server refused (4xx) may be the ones without the parameter: only
-        // what cannot be explained so is drift, the required parameter being optional in
-        // practice.
-        let refused: u64 = v
-            .status
-            .iter()
-            .filter(|(s, _)| s.starts_with('4'))
-            .map(|(_, n)| n)
-            .sum();
         let missing = v.requests.saturating_sub(present);
         if missing <= refused {
             continue;

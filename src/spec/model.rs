@@ -85,6 +85,20 @@ pub enum JsonType {
 }
 
 impl JsonType {
+    /// The type a name (as specs and the inventory write it) stands for.
+    pub fn parse(name: &str) -> Option<JsonType> {
+        Some(match name {
+            "null" => JsonType::Null,
+            "boolean" => JsonType::Boolean,
+            "integer" => JsonType::Integer,
+            "number" => JsonType::Number,
+            "string" => JsonType::String,
+            "array" => JsonType::Array,
+            "object" => JsonType::Object,
+            _ => return None,
+        })
+    }
+
     /// The name as written in specs.
     pub fn as_str(self) -> &'static str {
         match self {

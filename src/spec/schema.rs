@@ -39,18 +39,11 @@ pub(crate) fn any() -> SpecSchema {
 }
 
 fn json_type(name: &str) -> Option<JsonType> {
-    Some(match name {
-        "null" => JsonType::Null,
-        "boolean" => JsonType::Boolean,
-        "integer" => JsonType::Integer,
-        "number" => JsonType::Number,
-        "string" => JsonType::String,
-        "array" => JsonType::Array,
-        "object" => JsonType::Object,
+    match name {
         // 2.0 form parameters.
-        "file" => JsonType::String,
-        _ => return None,
-    })
+        "file" => Some(JsonType::String),
+        _ => JsonType::parse(name),
+    }
 }
 
 fn type_of(v: &Value) -> JsonType {
