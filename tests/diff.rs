@@ -227,6 +227,27 @@ fn a_baseline_suppresses_exactly_what_it_lists() {
     assert_eq!(ids, [removed["id"].clone()]);
 }
 
+#[test]
+fn a_broken_baseline_is_an_error_naming_file_and_line() {
+    let base = temp_path("diff-bad-baseline.json");
+    std::fs::write(&base, "{\n  \"findings\": [\n    oops\n  ]\n}\n").expect("write");
+    let spec = project("specs/shop-api.yaml");
+    let out = specter(&[
+        "diff",
+        "--db",
+        shop_db().to_str().expect("path"),
+        "--spec",
+        spec.to_str().expect("path"),
+        "--baseline",
+        base.to_str().expect("path"),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("diff-bad-baseline.json"), "{stderr}");
+    assert!(stderr.contains("line 3"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
 fn ci(args: &[&str]) -> (i32, String) {
     let mut all = vec!["ci"];
     all.extend_from_slice(args);
