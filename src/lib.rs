@@ -9,6 +9,7 @@ direction of a connection back in order, [`app`] hands each connection to [`http
 began.
 */
 
+pub mod analysis;
 pub mod app;
 pub mod decode;
 pub mod diff;

@@ -8,18 +8,18 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use specter::analysis::{now_text, open_inventory, Analysis};
 use specter::diff::check::{check, CheckOptions, Outcome};
 use specter::diff::policy::FailOn;
 use specter::diff::{Options, Traffic};
 use specter::exchange::Exchange;
-use specter::infer::{self, template, Inventory, Observed};
+use specter::infer::{self, Inventory, Observed};
 use specter::inputs::{self, Input};
 use specter::output::{ExchangeWriter, Format};
 use specter::pipeline::{self, Config};
 use specter::report::findings::{self, ReportFormat};
 use specter::report::{endpoints, openapi};
 use specter::stats::Stats;
-use specter::store::{RunRecord, Store};
 
 /// Exit codes (DESIGN.md): 0 clean, 1 findings matched --fail-on, 2 usage or input error.
 mod exit {
@@ -374,24 +374,6 @@ fn exchanges(paths: &[PathBuf], format: Format, show_stats: bool) -> anyhow::Res
     })
 }
 
-fn now_text() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64);
-    specter::exchange::format_ts(now)
-}
-
-/// Opens the inventory and the configuration stored in it (salt, hints).
-fn open_inventory(db: &Path) -> anyhow::Result<(Store, infer::Config)> {
-    let store = Store::open(db)?;
-    let config = infer::Config {
-        hints: store.hints()?,
-        salt: store.salt()?,
-        ..Default::default()
-    };
-    Ok((store, config))
-}
-
 /// The pipeline as inference wants it: only sampled bodies are decoded, by inference.
 fn analysis_pipeline() -> Config {
     Config {
@@ -410,79 +392,34 @@ fn analyze(
     specs: &[PathBuf],
     show_stats: bool,
 ) -> anyhow::Result<u8> {
-    let started_at = now_text();
-    let (mut store, mut config) = open_inventory(db)?;
-    if let Some(file) = hints {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-        let new =
-            template::parse_hints(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-        for h in new {
-            if !config.hints.contains(&h) {
-                config.hints.push(h);
-            }
-        }
-    }
-    let user_hints = config.hints.clone();
+    let (mut analysis, spec_errors) = Analysis::open(db, hints, specs)?;
     // A spec that cannot be read is reported (with the others' findings at the end) and
     // the run goes on: its templates are only a help to templating.
-    let mut spec_failed = false;
-    for file in specs {
-        match specter::spec::hints(file) {
-            Ok(hints) => {
-                for h in hints {
-                    if !config.hints.contains(&h) {
-                        config.hints.push(h);
-                    }
-                }
-            }
-            Err(e) => {
-                eprintln!("specter: {e}");
-                spec_failed = true;
-            }
-        }
+    for e in &spec_errors {
+        eprintln!("specter: {e}");
     }
-    let mut inv: Inventory = store.load()?;
-    inv.apply_hints(&config);
-    // What was known before this run, to count what is new (nothing on a first run).
-    let before: std::collections::BTreeSet<(String, String, String)> = if inv.hosts.is_empty() {
-        Default::default()
-    } else {
-        inv.endpoints(&config)
-            .into_iter()
-            .map(|(h, t)| (h, t.method.clone(), t.path()))
-            .collect()
-    };
-    let mut observed = Observed::default();
     let batch = run_inputs(paths, analysis_pipeline(), &mut |ex| {
-        inv.observe(&ex, &config, &mut observed);
+        analysis.observe(&ex);
         Ok(())
     })?;
-    let after = inv.endpoints(&config);
-    let new = after
-        .iter()
-        .filter(|(h, t)| !before.contains(&(h.clone(), t.method.clone(), t.path())))
-        .count();
-    let run = RunRecord {
-        started_at,
-        finished_at: now_text(),
-        command: std::env::args().collect::<Vec<_>>().join(" "),
-        inputs: batch.results.clone(),
-        stats: batch.stats.clone(),
-        observed: observed.clone(),
-    };
-    let run_id = store.save(&inv, &after, &user_hints, &run)?;
-    let hosts: std::collections::BTreeSet<&str> = after.iter().map(|(h, _)| h.as_str()).collect();
+    let saved = analysis.save(
+        std::env::args().collect::<Vec<_>>().join(" "),
+        batch.results.clone(),
+        batch.stats.clone(),
+    )?;
+    let observed = &analysis.observed;
     let mut err = io::stderr().lock();
     writeln!(
         err,
-        "specter: run {run_id}: {} exchanges from {} files; inventory {}: {} endpoints on {} hosts ({new} new), {} TLS services",
+        "specter: run {}: {} exchanges from {} files; inventory {}: {} endpoints on {} hosts ({} new), {} TLS services",
+        saved.run_id,
         observed.exchanges,
         batch.stats.files,
         db.display(),
-        after.len(),
-        hosts.len(),
-        inv.tls.len(),
+        saved.endpoints.len(),
+        saved.hosts,
+        saved.new,
+        analysis.inventory.tls.len(),
     )?;
     if !observed.skipped.is_empty() {
         let skipped: Vec<String> = observed
@@ -492,7 +429,12 @@ fn analyze(
             .collect();
         writeln!(err, "specter: not inventoried: {}", skipped.join(", "))?;
     }
-    for (path, why) in inv.hosts.values().flat_map(|t| t.folds.iter()) {
+    for (path, why) in analysis
+        .inventory
+        .hosts
+        .values()
+        .flat_map(|t| t.folds.iter())
+    {
         writeln!(
             err,
             "specter: {path}: words folded into one parameter ({})",
@@ -507,7 +449,9 @@ fn analyze(
             },
             ..Default::default()
         };
-        let outcome = check(inv, &config, specs, &store.traffic()?, &opts)?;
+        let traffic = analysis.store().traffic()?;
+        let (inv, config, _) = analysis.into_parts();
+        let outcome = check(inv, &config, specs, &traffic, &opts)?;
         for s in &outcome.report.spec_details {
             for w in &s.warnings {
                 writeln!(err, "specter: warning: {w}")?;
@@ -532,7 +476,7 @@ fn analyze(
     if show_stats {
         write!(err, "{}", batch.stats)?;
     }
-    Ok(if batch.failed || spec_failed {
+    Ok(if batch.failed || !spec_errors.is_empty() {
         exit::INPUT_ERROR
     } else {
         exit::OK
