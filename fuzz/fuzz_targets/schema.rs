@@ -2,12 +2,13 @@
 //! a multipart body. Checks that merging is order-independent (observing the elements of a
 //! top-level array in one schema equals merging any split of them, either way round), that
 //! the stored form reads back equal, and that the OpenAPI output and field list never panic.
-//! The first byte picks the limits and the split.
+//! The one-pass JSON reader (`schema::stream`) must agree with the parser on what is JSON
+//! and give the parsed document's schema. The first byte picks the limits and the split.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use specter::infer::schema::{from_form, from_multipart, Limits, Schema};
+use specter::infer::schema::{from_form, from_multipart, stream, Limits, Schema};
 
 fn check(s: &Schema) {
     let out = s.to_openapi();
@@ -49,9 +50,23 @@ fuzz_target!(|data: &[u8]| {
     };
 
     let mut json = Schema::default();
-    if let Ok(v) = serde_json::from_slice::<Value>(body) {
+    let parsed = serde_json::from_slice::<Value>(body);
+    assert_eq!(stream::is_json(body), parsed.is_ok(), "is_json agrees with the parser");
+    if let Ok(v) = parsed {
         json = Schema::from_value(&v, &limits);
         check(&json);
+        // The one-pass reading of a body gives the parsed document's schema (read from the
+        // document written out again: the body may repeat a member name, which the
+        // document does not keep).
+        let mut one_pass = Schema::default();
+        let mut count = |_: &str, _: Option<&str>, _: Option<&str>, _: &str| {};
+        let mut strings = stream::Strings::new(64, &mut count);
+        stream::observe_json(body, &mut one_pass, &limits, &mut strings);
+        let written = serde_json::to_vec(&v).expect("a document writes out");
+        let mut canonical = Schema::default();
+        let mut strings = stream::Strings::new(64, &mut count);
+        stream::observe_json(&written, &mut canonical, &limits, &mut strings);
+        assert_eq!(canonical, json, "one pass equals the parsed document");
         let elements: Vec<&Value> = match &v {
             Value::Array(list) => list.iter().collect(),
             other => vec![other, other],

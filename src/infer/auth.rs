@@ -79,9 +79,15 @@ fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 /// Whether a header name says it carries a key or token. Runs on every header of every
-/// request: it allocates nothing.
-pub fn is_key_header(name: &str) -> bool {
-    let n = name.as_bytes();
+/// request: it allocates nothing, and names that begin with no key header's first letter
+/// are settled by that letter.
+pub fn is_key_header(n: &[u8]) -> bool {
+    if !matches!(
+        n.first().map(u8::to_ascii_lowercase),
+        Some(b'x' | b'a' | b'o' | b'p')
+    ) {
+        return false;
+    }
     KEY_HEADERS
         .iter()
         .any(|k| k.len() == n.len() && k.as_bytes().eq_ignore_ascii_case(n))
@@ -149,6 +155,10 @@ const JWT_SEEN_MAX: usize = 4096;
 /// Reads a JWT's header and claims (the signature is neither checked nor kept).
 /// Returns the information and the identity material (`iss` and `sub`).
 pub fn read_jwt(token: &str) -> JwtRead {
+    // Most bearer tokens are not JWTs and each is new: they are not worth remembering.
+    if memchr::memchr_iter(b'.', token.as_bytes()).count() != 2 {
+        return None;
+    }
     let key = stable_hash(token.as_bytes());
     if let Some(hit) = JWT_SEEN.with(|m| m.borrow().get(&key).cloned()) {
         return hit;
@@ -255,12 +265,9 @@ fn authorization(value: &[u8]) -> Credential {
 pub fn credentials(head: &Head, query: &[(String, String)]) -> Vec<Credential> {
     let mut out = Vec::new();
     for (name, value) in head.headers() {
-        let Ok(name) = std::str::from_utf8(name) else {
-            continue;
-        };
-        if name.eq_ignore_ascii_case("authorization") {
+        if name.eq_ignore_ascii_case(b"authorization") {
             out.push(authorization(value));
-        } else if name.eq_ignore_ascii_case("cookie") {
+        } else if name.eq_ignore_ascii_case(b"cookie") {
             for pair in value.split(|&b| b == b';') {
                 let pair = String::from_utf8_lossy(pair);
                 let (n, v) = pair.split_once('=').unwrap_or((&pair, ""));
@@ -274,6 +281,9 @@ pub fn credentials(head: &Head, query: &[(String, String)]) -> Vec<Credential> {
                 }
             }
         } else if is_key_header(name) {
+            let Ok(name) = std::str::from_utf8(name) else {
+                continue;
+            };
             out.push(Credential {
                 key: format!("api_key:header:{}", name.to_ascii_lowercase()).into(),
                 identity: id_of(value),

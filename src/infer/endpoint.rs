@@ -428,78 +428,82 @@ pub fn parse_query(q: &str, max: usize) -> Vec<(String, String)> {
 /// data (lengths, types, dates, caches, negotiation) are not scanned, which keeps
 /// scanning cheap on every request.
 fn may_carry_pii(name: &[u8]) -> bool {
+    static PROTOCOL: std::sync::LazyLock<
+        std::collections::HashSet<&'static [u8], foldhash::fast::FixedState>,
+    > = std::sync::LazyLock::new(|| PROTOCOL_HEADERS.iter().copied().collect());
     let mut buf = [0u8; 40];
     let Some(lower) = buf.get_mut(..name.len()) else {
         return true;
     };
-    for (d, s) in lower.iter_mut().zip(name) {
-        *d = s.to_ascii_lowercase();
-    }
-    !matches!(
-        &*lower,
-        b"host"
-            | b"content-length"
-            | b"content-type"
-            | b"content-encoding"
-            | b"transfer-encoding"
-            | b"connection"
-            | b"keep-alive"
-            | b"accept"
-            | b"accept-encoding"
-            | b"accept-language"
-            | b"accept-ranges"
-            | b"cache-control"
-            | b"pragma"
-            | b"expires"
-            | b"age"
-            | b"date"
-            | b"etag"
-            | b"last-modified"
-            | b"if-none-match"
-            | b"if-modified-since"
-            | b"if-match"
-            | b"vary"
-            | b"server"
-            | b"user-agent"
-            | b"upgrade"
-            | b"te"
-            | b"trailer"
-            | b"range"
-            | b"content-range"
-            | b"origin"
-            | b"access-control-allow-origin"
-            | b"access-control-allow-methods"
-            | b"access-control-allow-headers"
-            | b"sec-fetch-mode"
-            | b"sec-fetch-site"
-            | b"sec-fetch-dest"
-            | b"x-content-type-options"
-            | b"x-frame-options"
-            | b"strict-transport-security"
-            | b"content-security-policy"
-            | b"x-xss-protection"
-            | b"referrer-policy"
-            | b"grpc-encoding"
-            | b"grpc-accept-encoding"
-            | b"grpc-status"
-            | b"grpc-message"
-            | b"grpc-timeout"
-            | b"expect"
-            | b"sec-websocket-key"
-            | b"sec-websocket-accept"
-            | b"sec-websocket-version"
-            | b"sec-websocket-extensions"
-            | b"http2-settings"
-            | b"alt-svc"
-    )
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    !PROTOCOL.contains(&*lower)
 }
 
+/// Standard headers whose values are protocol data, never personal data.
+const PROTOCOL_HEADERS: &[&[u8]] = &[
+    b"host",
+    b"content-length",
+    b"content-type",
+    b"content-encoding",
+    b"transfer-encoding",
+    b"connection",
+    b"keep-alive",
+    b"accept",
+    b"accept-encoding",
+    b"accept-language",
+    b"accept-ranges",
+    b"cache-control",
+    b"pragma",
+    b"expires",
+    b"age",
+    b"date",
+    b"etag",
+    b"last-modified",
+    b"if-none-match",
+    b"if-modified-since",
+    b"if-match",
+    b"vary",
+    b"server",
+    b"user-agent",
+    b"upgrade",
+    b"te",
+    b"trailer",
+    b"range",
+    b"content-range",
+    b"origin",
+    b"access-control-allow-origin",
+    b"access-control-allow-methods",
+    b"access-control-allow-headers",
+    b"sec-fetch-mode",
+    b"sec-fetch-site",
+    b"sec-fetch-dest",
+    b"x-content-type-options",
+    b"x-frame-options",
+    b"strict-transport-security",
+    b"content-security-policy",
+    b"x-xss-protection",
+    b"referrer-policy",
+    b"grpc-encoding",
+    b"grpc-accept-encoding",
+    b"grpc-status",
+    b"grpc-message",
+    b"grpc-timeout",
+    b"expect",
+    b"sec-websocket-key",
+    b"sec-websocket-accept",
+    b"sec-websocket-version",
+    b"sec-websocket-extensions",
+    b"http2-settings",
+    b"alt-svc",
+];
+
 /// Headers never scanned for sensitive data: they are credentials, reported as auth.
-fn is_auth_header(name: &str) -> bool {
-    name.eq_ignore_ascii_case("authorization")
-        || name.eq_ignore_ascii_case("proxy-authorization")
-        || name.eq_ignore_ascii_case("cookie")
-        || name.eq_ignore_ascii_case("set-cookie")
+fn is_auth_header(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"authorization")
+        || name.eq_ignore_ascii_case(b"proxy-authorization")
+        || name.eq_ignore_ascii_case(b"cookie")
+        || name.eq_ignore_ascii_case(b"set-cookie")
         || auth::is_key_header(name)
 }
 
@@ -533,65 +537,27 @@ fn add_pii(
     false
 }
 
-/// Where in a JSON document a string was, `$.items[].email`.
-fn walk_json<'v>(
-    v: &'v serde_json::Value,
-    path: &mut String,
-    key: Option<&'v str>,
-    depth: usize,
-    budget: &mut usize,
-    f: &mut dyn FnMut(&str, Option<&'v str>, &'v str),
-) {
-    if *budget == 0 || depth > 16 {
-        return;
-    }
-    match v {
-        serde_json::Value::String(s) => {
-            *budget -= 1;
-            f(path, key, s);
-        }
-        serde_json::Value::Array(a) => {
-            let len = path.len();
-            path.push_str("[]");
-            for item in a {
-                walk_json(item, path, key, depth + 1, budget, f);
-            }
-            path.truncate(len);
-        }
-        serde_json::Value::Object(o) => {
-            for (k, item) in o {
-                let len = path.len();
-                path.push('.');
-                path.push_str(&k[..char_floor(k, 64)]);
-                walk_json(item, path, Some(k), depth + 1, budget, f);
-                path.truncate(len);
-            }
-        }
-        _ => {}
-    }
-}
-
 /// A body that could be read.
-enum ParsedBody {
-    /// A JSON document: observed straight into the level's schema (observing and merging
-    /// give the same schema, see `schema`), then walked for sensitive strings.
-    Json(serde_json::Value),
+enum ParsedBody<'a> {
+    /// A JSON document (decoded): read once, straight into the level's schema and past
+    /// the sensitive-data scan (`schema::stream`).
+    Json(std::borrow::Cow<'a, [u8]>),
     /// An urlencoded form: its schema and its fields.
     Form(Schema, Vec<(String, String)>),
     /// A multipart form: its schema.
     Multipart(Schema),
 }
 
-fn parse_body(m: &Message, limits: &Limits) -> Option<ParsedBody> {
+fn parse_body<'a>(m: &'a Message, limits: &Limits) -> Option<ParsedBody<'a>> {
     if m.body.data.is_empty() {
         return None;
     }
     // Decoding was deferred to here, so only sampled bodies pay for it.
-    let (data, truncated) = crate::http1::body::content(&m.head, &m.body, limits.max_body)?;
-    let data: &[u8] = &data;
+    let (decoded, truncated) = crate::http1::body::content(&m.head, &m.body, limits.max_body)?;
     if truncated {
         return None;
     }
+    let data: &[u8] = &decoded;
     let mut buf = [0u8; MEDIA_TYPE_MAX];
     let media = media_type_in(m, &mut buf).unwrap_or_default();
     let looks_json = media == "application/json"
@@ -602,7 +568,7 @@ fn parse_body(m: &Message, limits: &Limits) -> Option<ParsedBody> {
                 .find(|b| !b.is_ascii_whitespace())
                 .is_some_and(|b| *b == b'{' || *b == b'['));
     if looks_json {
-        return serde_json::from_slice(data).ok().map(ParsedBody::Json);
+        return schema::stream::is_json(&decoded).then_some(ParsedBody::Json(decoded));
     }
     if media == "application/x-www-form-urlencoded" {
         return Some(ParsedBody::Form(
@@ -772,15 +738,12 @@ impl EndpointStats {
         }
         let mut headers = |head: &Head, side: &str| {
             for (n, v) in head.headers() {
-                if n.first() == Some(&b':') || !may_carry_pii(n) {
+                if n.first() == Some(&b':') || !may_carry_pii(n) || is_auth_header(n) {
                     continue;
                 }
                 let (Ok(n), Ok(v)) = (std::str::from_utf8(n), std::str::from_utf8(v)) else {
                     continue;
                 };
-                if is_auth_header(n) {
-                    continue;
-                }
                 pii::scan_text(v, &mut |k, m| {
                     found.push((
                         k,
@@ -832,22 +795,23 @@ impl EndpointStats {
             };
             let mut found: Vec<(PiiKind, String, String)> = Vec::new();
             match &parsed {
-                ParsedBody::Json(v) => {
-                    schema.observe(v, &limits.schema);
-                    let mut path = String::from("$");
-                    let mut budget = limits.max_body_strings;
+                ParsedBody::Json(data) => {
                     let mut names = pii::FieldNames::default();
-                    walk_json(v, &mut path, None, 0, &mut budget, &mut |p, key, s| {
+                    let mut each = |p: &str, key: Option<&str>, cached, s: &str| {
                         // The location is written out only for a finding: this runs for
                         // every string of every sampled body.
                         let mut hit = |kind, m: &str| {
                             found.push((kind, format!("{side}_body:{p}"), m.to_string()))
                         };
-                        match key {
-                            Some(k) => names.scan_field(k, s, &mut hit),
-                            None => pii::scan_text(s, &mut hit),
+                        match (cached, key) {
+                            (Some(k), _) => names.scan_field(k, s, &mut hit),
+                            (None, Some(k)) => pii::scan_field(k, s, &mut hit),
+                            (None, None) => pii::scan_text(s, &mut hit),
                         }
-                    });
+                    };
+                    let mut strings =
+                        schema::stream::Strings::new(limits.max_body_strings, &mut each);
+                    schema::stream::observe_json(data, schema, &limits.schema, &mut strings);
                 }
                 ParsedBody::Form(form_schema, form) => {
                     schema.merge(form_schema, &limits.schema);

@@ -46,6 +46,8 @@ use memchr::memmem;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub mod stream;
+
 /// Hard ceiling on [`Limits::max_depth`]. The walks over values and schemas recurse once per
 /// level, and a stored schema of depth D is about 2·D + 2 levels of JSON, which must stay
 /// under serde_json's parsing limit of 128 for the inventory to read it back.
