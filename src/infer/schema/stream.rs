@@ -50,9 +50,10 @@ impl<'f, 'de> Strings<'f, 'de> {
     }
 }
 
-/// Whether `data` is one JSON document (and nothing after it but whitespace).
+/// Whether `data` is one JSON document (and nothing after it but whitespace). Skipping
+/// over strings does not check their UTF-8, so the whole body is checked first.
 pub fn is_json(data: &[u8]) -> bool {
-    serde_json::from_slice::<IgnoredAny>(data).is_ok()
+    std::str::from_utf8(data).is_ok_and(|text| serde_json::from_str::<IgnoredAny>(text).is_ok())
 }
 
 /// Observes the JSON document `data`, which [`is_json`] accepted, into `schema` and hands
@@ -428,7 +429,14 @@ mod tests {
             &mut strings,
         );
         assert_eq!(n, 2);
-        for broken in [&b"{\"a\": 1"[..], b"[1, 2] x", b"", b"{\"a\" 1}", b"\xff"] {
+        for broken in [
+            &b"{\"a\": 1"[..],
+            b"[1, 2] x",
+            b"",
+            b"{\"a\" 1}",
+            b"\xff",
+            b"{\"email\":\"a@example.c\xe9om\"}",
+        ] {
             assert!(!is_json(broken), "{broken:?}");
         }
     }
