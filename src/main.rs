@@ -420,11 +420,20 @@ fn analyze(
         analysis.observe(&ex);
         Ok(())
     })?;
+    let write_started = std::time::Instant::now();
     let saved = analysis.save(
         std::env::args().collect::<Vec<_>>().join(" "),
         batch.results.clone(),
         batch.stats.clone(),
     )?;
+    if std::env::var_os("SPECTER_TIMING").is_some() {
+        // For benches/fleet.sh: the merge transaction, lock wait included.
+        eprintln!(
+            "specter: write transaction {:.1} ms, {} rows written",
+            write_started.elapsed().as_secs_f64() * 1e3,
+            saved.rows_written
+        );
+    }
     let observed = &saved.observed;
     let name = analysis.store().name().to_string();
     let mut err = io::stderr().lock();

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use crate::infer::endpoint::EndpointStats;
 use crate::infer::template::{Hint, Template};
 use crate::infer::{Config, Inventory};
-use rows::{Changes, RunRow, Rows};
+use rows::{Changes, Rows, RunRow};
 
 /// An inventory that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -139,8 +139,7 @@ pub struct Write {
 
 /// Decides a [`Write`] from the stored rows and the run origins already present
 /// (`None` writes nothing).
-pub type Decide<'a> =
-    dyn FnMut(&Rows, &BTreeSet<String>) -> Result<Option<Write>, StoreError> + 'a;
+pub type Decide<'a> = dyn FnMut(&Rows, &BTreeSet<String>) -> Result<Option<Write>, StoreError> + 'a;
 
 /// A database that holds an inventory. Every method is one transaction.
 pub trait Backend: Send {

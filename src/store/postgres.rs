@@ -126,10 +126,11 @@ impl Postgres {
     /// Connects (10 s timeout) and brings the schema up to date.
     pub fn open(url: &str) -> Result<Postgres, StoreError> {
         let target = redact(url);
-        let mut config = postgres::Config::from_str(url).map_err(|source| StoreError::Postgres {
-            target: target.clone(),
-            source,
-        })?;
+        let mut config =
+            postgres::Config::from_str(url).map_err(|source| StoreError::Postgres {
+                target: target.clone(),
+                source,
+            })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(std::time::Duration::from_secs(10));
         }
@@ -167,8 +168,15 @@ impl Postgres {
 
     /// The schema version, 0 for a database without specter's tables.
     fn version(&self, client: &mut impl postgres::GenericClient) -> Result<i64, StoreError> {
+        // pg_class read with the statement's snapshot (not the backend's catalog cache,
+        // which may not have seen another migrator's commit yet).
         let exists: bool = client
-            .query_one("SELECT to_regclass('specter_schema') IS NOT NULL", &[])
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+                   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                   WHERE c.relname = 'specter_schema' AND n.nspname = current_schema())",
+                &[],
+            )
             .and_then(|r| r.try_get(0))
             .map_err(|e| self.err(e))?;
         if !exists {
@@ -426,14 +434,29 @@ impl Postgres {
 impl Backend for Postgres {
     fn meta(&self, key: &str, make: &str) -> Result<String, StoreError> {
         let mut client = self.client.borrow_mut();
+        let get = |client: &mut Client| -> Result<Option<String>, postgres::Error> {
+            client
+                .query_opt("SELECT value FROM meta WHERE key = $1", &[&key])?
+                .map(|r| r.try_get(0))
+                .transpose()
+        };
+        // Read first: a role that may only read can use an inventory set up already.
+        if let Some(v) = get(&mut client).map_err(|e| self.err(e))? {
+            return Ok(v);
+        }
         client
             .execute(
                 "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
                 &[&key, &make],
             )
-            .and_then(|_| client.query_one("SELECT value FROM meta WHERE key = $1", &[&key]))
-            .and_then(|r| r.try_get(0))
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(e))?;
+        // Another writer may have won the race: read back what is stored.
+        get(&mut client)
+            .map_err(|e| self.err(e))?
+            .ok_or_else(|| StoreError::Invalid {
+                path: PathBuf::from(&self.target),
+                why: format!("meta key {key} could not be stored"),
+            })
     }
 
     fn hints(&self) -> Result<Vec<String>, StoreError> {

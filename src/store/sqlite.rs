@@ -160,9 +160,7 @@ impl Sqlite {
             .map_err(|e| self.err(e))?;
         match f() {
             Ok(v) => {
-                self.conn
-                    .execute_batch("COMMIT")
-                    .map_err(|e| self.err(e))?;
+                self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))?;
                 Ok(v)
             }
             Err(e) => {
@@ -305,7 +303,8 @@ impl Sqlite {
                 r.stats
             ])?;
         }
-        let mut st = tx.prepare_cached("DELETE FROM tls_services WHERE server = ?1 AND sni = ?2")?;
+        let mut st =
+            tx.prepare_cached("DELETE FROM tls_services WHERE server = ?1 AND sni = ?2")?;
         for (s, n) in &c.tls_gone {
             st.execute(params![s, n])?;
         }
@@ -426,27 +425,30 @@ impl Backend for Sqlite {
     }
 
     fn runs(&self) -> Result<Vec<RunRow>, StoreError> {
-        self.query_all(&format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id"), |r| {
-            Ok(RunRow {
-                id: r.get(0)?,
-                started_at: r.get(1)?,
-                finished_at: r.get(2)?,
-                specter_version: r.get(3)?,
-                command: r.get(4)?,
-                inputs: r.get(5)?,
-                files: r.get(6)?,
-                files_failed: r.get(7)?,
-                packets: r.get(8)?,
-                bytes: r.get(9)?,
-                exchanges: r.get(10)?,
-                inventoried: r.get(11)?,
-                tls_connections: r.get(12)?,
-                skipped: r.get(13)?,
-                stats: r.get(14)?,
-                errors: r.get(15)?,
-                origin: r.get(16)?,
-            })
-        })
+        self.query_all(
+            &format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id"),
+            |r| {
+                Ok(RunRow {
+                    id: r.get(0)?,
+                    started_at: r.get(1)?,
+                    finished_at: r.get(2)?,
+                    specter_version: r.get(3)?,
+                    command: r.get(4)?,
+                    inputs: r.get(5)?,
+                    files: r.get(6)?,
+                    files_failed: r.get(7)?,
+                    packets: r.get(8)?,
+                    bytes: r.get(9)?,
+                    exchanges: r.get(10)?,
+                    inventoried: r.get(11)?,
+                    tls_connections: r.get(12)?,
+                    skipped: r.get(13)?,
+                    stats: r.get(14)?,
+                    errors: r.get(15)?,
+                    origin: r.get(16)?,
+                })
+            },
+        )
     }
 
     fn count_endpoints(&self) -> Result<u64, StoreError> {
