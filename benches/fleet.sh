@@ -18,6 +18,7 @@
 #   PG_URL=...        a PostgreSQL database to use (emptied!); default: a throw-away
 #                     server started here (initdb/postgres from /usr/lib/postgresql/*/bin,
 #                     as nobody when root, fsync on, port 55439)
+#   WRITERS="1 2 4"   writer counts to run
 #   SPECTER=path      binary (default target/release/specter, built if missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,7 +42,7 @@ if [ -z "${PG_URL:-}" ]; then
 else
   trap 'rm -rf "$WORK"' EXIT
 fi
-psql_() { "${BIN:-/usr/bin}/psql" "$PG_URL" -qAtc "$1"; }
+psql_() { PGOPTIONS="-c client_min_messages=warning" "${BIN:-/usr/bin}/psql" "$PG_URL" -qAtc "$1"; }
 
 EXCHANGES=$("$SPECTER" exchanges --format jsonl "$CAPTURE" | wc -l)
 echo "capture $CAPTURE: $EXCHANGES exchanges per batch; $BATCHES batches per configuration"
@@ -53,7 +54,7 @@ reset_db() { # $1 backend
 }
 
 for backend in sqlite postgres; do
-  for writers in 1 2 4; do
+  for writers in ${WRITERS:-1 2 4}; do
     reset_db $backend
     per=$(( BATCHES / writers ))
     start=$(date +%s.%N)
