@@ -169,6 +169,19 @@ enum Command {
         #[arg(long, required = true, value_name = "FILE|URL")]
         into: PathBuf,
     },
+    /// Retention: delete the inventory's run records that finished before a date.
+    ///
+    /// The inventory keeps everything those runs taught it; `diff` qualifies its claims
+    /// with the runs that remain. Runs copied in by `merge` are kept: they are how a
+    /// second merge of the same source is recognised.
+    Prune {
+        #[command(flatten)]
+        db: DbArg,
+        /// Delete runs that finished before this time (RFC 3339, UTC: `2026-01-01` or
+        /// `2026-01-01T12:00:00Z`).
+        #[arg(long, value_name = "DATE")]
+        runs_before: String,
+    },
 }
 
 /// What `diff` and `ci` compare against and how they report.
@@ -264,6 +277,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Diff { db, report } => diff(&db.db, &report),
         Command::Ci { paths, report } => ci(&paths, &report),
         Command::Merge { from, into } => merge(&from, &into),
+        Command::Prune { db, runs_before } => prune(&db.db, &runs_before),
     }
 }
 
@@ -710,5 +724,22 @@ fn merge(from: &[PathBuf], into: &Path) -> anyhow::Result<u8> {
             }
         }
     }
+    Ok(exit::OK)
+}
+
+fn prune(db: &Path, before: &str) -> anyhow::Result<u8> {
+    let valid = before.len() >= 10
+        && chrono::NaiveDate::parse_from_str(&before[..10], "%Y-%m-%d").is_ok()
+        && before.is_ascii();
+    if !valid {
+        anyhow::bail!("--runs-before {before}: not a date (2026-01-01 or 2026-01-01T12:00:00Z)");
+    }
+    existing(db)?;
+    let store = specter::store::Store::open(db)?;
+    let n = store.prune_runs(before)?;
+    eprintln!(
+        "specter: {}: {n} runs that finished before {before} deleted",
+        store.name()
+    );
     Ok(exit::OK)
 }

@@ -510,3 +510,87 @@ fn nothing_secret_reaches_the_postgres_tables() {
     let leaked: Vec<&String> = secrets.iter().filter(|s| haystack.contains(*s)).collect();
     assert!(leaked.is_empty(), "stored in the clear: {leaked:?}");
 }
+
+/// What the sensor does: one `Analysis`, saved every flush interval. Saving a capture in
+/// three batches gives the inventory of one analysis over it, and each batch's run.
+fn saved_in_batches(db: &str) {
+    use specter::analysis::Analysis;
+    let (mut analysis, errors) =
+        Analysis::open(Path::new(db), None, &[]).expect("open the inventory");
+    assert!(errors.is_empty());
+    assert_eq!(analysis.endpoints_known(), 0);
+    let mut exchanges = Vec::new();
+    let file = std::fs::File::open(capture("shop-api-b.pcap")).expect("capture");
+    let config = specter::pipeline::Config {
+        http: specter::http1::Config {
+            defer_decoding: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let (stats, result) =
+        specter::pipeline::run_capture(file, config, &mut |ex| exchanges.push(ex), &mut |_| {});
+    assert!(result.is_ok());
+    let third = exchanges.len() / 3 + 1;
+    let mut known = 0;
+    for (i, chunk) in exchanges.chunks(third).enumerate() {
+        for ex in chunk {
+            analysis.observe(ex);
+        }
+        let batch_stats = if i == 0 {
+            stats.clone()
+        } else {
+            Default::default()
+        };
+        let saved = analysis
+            .save(format!("batch {i}"), Vec::new(), batch_stats)
+            .expect("save");
+        assert_eq!(saved.observed.exchanges, chunk.len() as u64);
+        assert!(
+            analysis.inventory.hosts.is_empty(),
+            "the batch was not reset"
+        );
+        assert!(analysis.endpoints_known() >= known);
+        known = analysis.endpoints_known();
+        assert_eq!(known, saved.endpoints.len() as u64);
+    }
+    let whole = temp_path("batches-whole.db");
+    let whole = whole.to_str().expect("path");
+    analyze_into(whole, &[capture("shop-api-b.pcap")]);
+    assert_same(&endpoints(db), &endpoints(whole), "three saves vs one");
+}
+
+#[test]
+fn an_analysis_saved_batch_by_batch_equals_one_save() {
+    saved_in_batches(temp_path("batches.db").to_str().expect("path"));
+    if let Some(pg) = server() {
+        let url = pg.database("batches");
+        saved_in_batches(&url);
+        assert_eq!(run_count(&url), 3);
+    }
+}
+
+#[test]
+fn prune_deletes_old_runs_and_keeps_the_inventory_and_merged_runs() {
+    let mut dbs = vec![temp_path("prune.db").to_str().expect("path").to_string()];
+    if let Some(pg) = server() {
+        dbs.push(pg.database("prune"));
+    }
+    let source = temp_path("prune-source.db");
+    let source = source.to_str().expect("path");
+    analyze_into(source, &[capture("grpc.pcap")]);
+    for db in &dbs {
+        analyze_into(db, &[capture("shop-api-a.pcap")]);
+        merge(&[source], db);
+        let before = endpoints(db);
+        let out = specter(&["prune", "--db", db, "--runs-before", "9999-01-01"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(stderr.contains(": 1 runs"), "{stderr}");
+        assert_same(&endpoints(db), &before, "after pruning runs");
+        // The merged run stayed: merging the source again still changes nothing.
+        assert!(merge(&[source], db).contains("skipped"));
+        let out = specter(&["prune", "--db", db, "--runs-before", "yesterday"]);
+        assert_eq!(out.status.code(), Some(2));
+    }
+}

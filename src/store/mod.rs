@@ -154,6 +154,10 @@ pub trait Backend: Send {
     fn runs(&self) -> Result<Vec<RunRow>, StoreError>;
     /// Rows of the `endpoints` table.
     fn count_endpoints(&self) -> Result<u64, StoreError>;
+    /// Deletes this inventory's own run records (not those merged from elsewhere, which
+    /// keep `specter merge` idempotent) that finished before `before` (RFC 3339 text,
+    /// compared as text: `2026-01-01` works). Returns how many.
+    fn prune_runs(&self, before: &str) -> Result<u64, StoreError>;
     /// In one transaction holding the inventory's write lock: finds which of `origins`
     /// are stored runs already, reads the rows, asks `decide` what to write, writes it
     /// and commits. Returns the ids of the runs added.
@@ -270,6 +274,12 @@ impl Store {
     /// Endpoints as the last write derived them (the `endpoints` table's rows).
     pub fn endpoints_known(&self) -> Result<u64, StoreError> {
         self.backend.count_endpoints()
+    }
+
+    /// Deletes the inventory's own run records that finished before `before` (retention:
+    /// the inventory keeps what they taught it). Returns how many.
+    pub fn prune_runs(&self, before: &str) -> Result<u64, StoreError> {
+        self.backend.prune_runs(before)
     }
 
     /// What the runs behind the inventory saw, summed: for qualifying a diff's claims.

@@ -521,6 +521,16 @@ impl Backend for Postgres {
             .map_err(|e| self.err(e))
     }
 
+    fn prune_runs(&self, before: &str) -> Result<u64, StoreError> {
+        let mut client = self.client.borrow_mut();
+        client
+            .execute(
+                "DELETE FROM runs WHERE origin IS NULL AND finished_at < $1",
+                &[&before],
+            )
+            .map_err(|e| self.err(e))
+    }
+
     fn write(&self, origins: &[String], decide: &mut Decide<'_>) -> Result<Vec<i64>, StoreError> {
         let mut client = self.client.borrow_mut();
         let mut tx = client.transaction().map_err(|e| self.err(e))?;

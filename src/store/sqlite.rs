@@ -458,6 +458,16 @@ impl Backend for Sqlite {
             .map_err(|e| self.err(e))
     }
 
+    fn prune_runs(&self, before: &str) -> Result<u64, StoreError> {
+        self.conn
+            .execute(
+                "DELETE FROM runs WHERE origin IS NULL AND finished_at < ?1",
+                [before],
+            )
+            .map(|n| n as u64)
+            .map_err(|e| self.err(e))
+    }
+
     fn write(&self, origins: &[String], decide: &mut Decide<'_>) -> Result<Vec<i64>, StoreError> {
         self.in_write(|| {
             let present = self.present(origins)?;
