@@ -594,3 +594,44 @@ fn prune_deletes_old_runs_and_keeps_the_inventory_and_merged_runs() {
         assert_eq!(out.status.code(), Some(2));
     }
 }
+
+#[test]
+fn a_save_after_the_connection_was_lost_reconnects_and_keeps_the_batch() {
+    use specter::analysis::Analysis;
+    let Some(pg) = server() else { return };
+    let url = pg.database("reconnect");
+    let (mut analysis, _) = Analysis::open(Path::new(&url), None, &[]).expect("open");
+    let file = std::fs::File::open(capture("shop-api-b.pcap")).expect("capture");
+    let config = specter::pipeline::Config {
+        http: specter::http1::Config {
+            defer_decoding: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let (stats, result) =
+        specter::pipeline::run_capture(file, config, &mut |ex| analysis.observe(&ex), &mut |_| {});
+    assert!(result.is_ok());
+    // The server drops every connection to this database, as on a restart.
+    let mut admin = ::postgres::Client::connect(&pg.url("postgres"), ::postgres::NoTls)
+        .expect("connect as superuser");
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'reconnect'",
+            &[],
+        )
+        .expect("terminate");
+    let first = analysis.save("lost".into(), Vec::new(), stats.clone());
+    if let Err(e) = &first {
+        // The batch is kept: the next save retries it on a new connection.
+        assert!(e.to_string().contains("reconnect"), "{e}");
+        analysis
+            .save("retried".into(), Vec::new(), stats)
+            .expect("the retry reconnects");
+    }
+    let whole = temp_path("reconnect-whole.db");
+    let whole = whole.to_str().expect("path");
+    analyze_into(whole, &[capture("shop-api-b.pcap")]);
+    assert_same(&endpoints(&url), &endpoints(whole), "after a reconnect");
+    assert_eq!(run_count(&url), 1);
+}

@@ -115,6 +115,7 @@ pub fn redact(url: &str) -> String {
 /// An inventory in a PostgreSQL database.
 pub struct Postgres {
     client: RefCell<Client>,
+    config: postgres::Config,
     target: String,
 }
 
@@ -138,6 +139,7 @@ impl Postgres {
             config.application_name("specter");
         }
         let client = config
+            .clone()
             .connect(NoTls)
             .map_err(|source| StoreError::Postgres {
                 target: target.clone(),
@@ -145,10 +147,21 @@ impl Postgres {
             })?;
         let store = Postgres {
             client: RefCell::new(client),
+            config,
             target,
         };
         store.migrate()?;
         Ok(store)
+    }
+
+    /// The connection, made again first if the last one was lost (the server restarted,
+    /// the network failed): a sensor's next save retries on a new one.
+    fn client(&self) -> Result<std::cell::RefMut<'_, Client>, StoreError> {
+        let mut client = self.client.borrow_mut();
+        if client.is_closed() {
+            *client = self.config.connect(NoTls).map_err(|e| self.err(e))?;
+        }
+        Ok(client)
     }
 
     fn err(&self, source: postgres::Error) -> StoreError {
@@ -190,7 +203,7 @@ impl Postgres {
     }
 
     fn migrate(&self) -> Result<(), StoreError> {
-        let mut client = self.client.borrow_mut();
+        let mut client = self.client()?;
         // Up to date: nothing to lock or create (a read-only role can read).
         let version = self.version(&mut *client)?;
         if version > SCHEMA_VERSION {
@@ -433,7 +446,7 @@ impl Postgres {
 
 impl Backend for Postgres {
     fn meta(&self, key: &str, make: &str) -> Result<String, StoreError> {
-        let mut client = self.client.borrow_mut();
+        let mut client = self.client()?;
         let get = |client: &mut Client| -> Result<Option<String>, postgres::Error> {
             client
                 .query_opt("SELECT value FROM meta WHERE key = $1", &[&key])?
@@ -460,7 +473,7 @@ impl Backend for Postgres {
     }
 
     fn hints(&self) -> Result<Vec<String>, StoreError> {
-        let mut client = self.client.borrow_mut();
+        let mut client = self.client()?;
         client
             .query("SELECT pattern FROM hints ORDER BY pattern", &[])
             .and_then(|rows| rows.iter().map(|r| r.try_get(0)).collect())
@@ -468,7 +481,7 @@ impl Backend for Postgres {
     }
 
     fn rows(&self) -> Result<Rows, StoreError> {
-        let mut client = self.client.borrow_mut();
+        let mut client = self.client()?;
         // One snapshot: the tables as one write left them.
         let mut tx = client
             .build_transaction()
@@ -482,7 +495,7 @@ impl Backend for Postgres {
     }
 
     fn runs(&self) -> Result<Vec<RunRow>, StoreError> {
-        let mut client = self.client.borrow_mut();
+        let mut client = self.client()?;
         let rows = client
             .query(&format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id"), &[])
             .map_err(|e| self.err(e))?;
@@ -513,7 +526,7 @@ impl Backend for Postgres {
     }
 
     fn count_endpoints(&self) -> Result<u64, StoreError> {
-        let mut client = self.client.borrow_mut();
+        let mut client = self.client()?;
         client
             .query_one("SELECT count(*) FROM endpoints", &[])
             .and_then(|r| r.try_get::<_, i64>(0))
@@ -522,7 +535,7 @@ impl Backend for Postgres {
     }
 
     fn prune_runs(&self, before: &str) -> Result<u64, StoreError> {
-        let mut client = self.client.borrow_mut();
+        let mut client = self.client()?;
         client
             .execute(
                 "DELETE FROM runs WHERE origin IS NULL AND finished_at < $1",
@@ -532,7 +545,7 @@ impl Backend for Postgres {
     }
 
     fn write(&self, origins: &[String], decide: &mut Decide<'_>) -> Result<Vec<i64>, StoreError> {
-        let mut client = self.client.borrow_mut();
+        let mut client = self.client()?;
         let mut tx = client.transaction().map_err(|e| self.err(e))?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_WRITE])
             .map_err(|e| self.err(e))?;
