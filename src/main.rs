@@ -63,7 +63,8 @@ enum Command {
     /// Learn the API inventory from captures: endpoints, parameters, schemas, auth, PII.
     ///
     /// Reads captures like `exchanges` and merges what they show into the inventory (a
-    /// SQLite file, created if missing): path templates (`/users/{userId}`), query
+    /// SQLite file, created if missing, or a PostgreSQL database that other analyses and
+    /// sensors may write at the same time): path templates (`/users/{userId}`), query
     /// parameters, JSON schemas of sampled bodies, authentication schemes (never the
     /// secrets), sensitive data (masked samples and counts only), and TLS services that
     /// could not be looked into. Analysing more captures later adds to the inventory; the

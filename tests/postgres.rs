@@ -21,6 +21,8 @@ const PASSWORD: &str = "fleet-secret-pw";
 /// A PostgreSQL server for this test process.
 struct Server {
     port: u16,
+    /// Closed when the process ends, which stops the server.
+    _lifeline: std::process::ChildStdin,
 }
 
 fn find_bin() -> Option<PathBuf> {
@@ -98,26 +100,29 @@ fn start() -> Result<Server, String> {
         .and_then(|l| l.local_addr())
         .map_err(|e| e.to_string())?
         .port();
-    // The server lives as long as this test process: a watcher stops it (fast shutdown)
-    // and removes its folder once our pid is gone.
+    // The server lives as long as this test process: a watcher holds the read end of a
+    // pipe whose write end only this process has; when it ends, however, the pipe
+    // closes and the watcher stops the server (fast shutdown) and removes its folder.
     let script = format!(
         "{postgres} -D {data} -k {dir} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off \
-         -c max_connections=50 >{dir}/log 2>&1 & pg=$!; \
-         while kill -0 {me} 2>/dev/null && kill -0 $pg 2>/dev/null; do sleep 0.5; done; \
-         kill -INT $pg 2>/dev/null; wait $pg; rm -rf {dir}",
+         -c max_connections=50 >{dir}/log 2>&1 </dev/null & pg=$!; \
+         cat >/dev/null; kill -INT $pg; wait $pg; rm -rf {dir}",
         postgres = bin.join("postgres").display(),
         data = data.display(),
         dir = dir.display(),
-        me = std::process::id(),
     );
-    as_server_user(Path::new("/bin/sh"))
+    let mut watcher = as_server_user(Path::new("/bin/sh"))
         .args(["-c", &script])
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| e.to_string())?;
-    let server = Server { port };
+    let lifeline = watcher.stdin.take().ok_or("no pipe to the watcher")?;
+    let server = Server {
+        port,
+        _lifeline: lifeline,
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         match ::postgres::Client::connect(&server.url("postgres"), ::postgres::NoTls) {
