@@ -3,9 +3,11 @@ One analysis against a stored inventory: what `specter analyze` does between ope
 inventory and writing it back, shared with the live sensor (which writes back every flush
 interval instead of once).
 
-[`Analysis::open`] reads the inventory with its configuration (salt, the user's hints, the
-templates of the specs given), [`Analysis::observe`] adds exchanges to it, and
-[`Analysis::save`] writes it back with a record of the run in one transaction.
+[`Analysis::open`] reads the inventory's configuration (salt, the user's hints, the
+templates of the specs given), [`Analysis::observe`] adds exchanges to a batch (the
+inventory of what was observed since the last save), and [`Analysis::save`] merges the
+batch into the stored inventory with a record of the run in one transaction, then starts
+a fresh batch. Any number of analyses and sensors may save into one inventory at once.
 */
 
 use std::collections::BTreeSet;
@@ -13,29 +15,29 @@ use std::path::{Path, PathBuf};
 
 use crate::exchange::Exchange;
 use crate::infer::endpoint::EndpointStats;
-use crate::infer::template::{self, Hint, Template};
+use crate::infer::template::{self, Fold, Hint, Template};
 use crate::infer::{self, Inventory, Observed};
 use crate::spec::SpecError;
 use crate::stats::Stats;
 use crate::store::{RunRecord, Store};
-
-/// An endpoint's identity: host, method, path template.
-type EndpointKey = (String, String, String);
 
 /// An inventory being extended.
 pub struct Analysis {
     store: Store,
     /// Salt, hints (the user's and the specs' templates) and limits of inference.
     pub config: infer::Config,
-    /// The inventory: what was stored plus what this analysis observed.
+    /// The batch: what was observed since the analysis began or last saved (not the
+    /// stored inventory: [`Saved::inventory`] is the whole one after a save, and
+    /// [`Analysis::endpoints_known`] counts its endpoints).
     pub inventory: Inventory,
-    /// What this analysis observed (counts of exchanges inventoried and skipped).
+    /// What was observed since the analysis began or last saved (counts of exchanges
+    /// inventoried and skipped); [`Saved::observed`] keeps what a save wrote.
     pub observed: Observed,
     /// The user's hints, stored with the inventory (the specs' are not: they apply to the
     /// runs given that spec).
     user_hints: Vec<Hint>,
-    /// The endpoints known when the analysis began, to count what is new.
-    before: BTreeSet<EndpointKey>,
+    /// Endpoints in the stored inventory as last read or written.
+    known: u64,
     started_at: String,
 }
 
@@ -43,12 +45,20 @@ pub struct Analysis {
 pub struct Saved {
     /// The id of the run record.
     pub run_id: i64,
-    /// The inventory's endpoints as templates.
+    /// The stored inventory's endpoints as templates, after the merge.
     pub endpoints: Vec<(String, Template<EndpointStats>)>,
     /// Distinct hosts among them.
     pub hosts: usize,
-    /// Endpoints not known when the analysis began.
+    /// Endpoints the stored inventory did not have before this save.
     pub new: usize,
+    /// The whole stored inventory after the merge.
+    pub inventory: Inventory,
+    /// What the saved batch observed.
+    pub observed: Observed,
+    /// Words folded into one parameter while observing the batch: node path and why.
+    pub folds: Vec<(String, Fold)>,
+    /// Inventory rows written or deleted by the merge.
+    pub rows_written: usize,
 }
 
 /// Why an analysis could not begin.
@@ -68,7 +78,8 @@ pub fn now_text() -> String {
     crate::exchange::format_ts(now)
 }
 
-/// Opens the inventory and the configuration stored in it (salt, hints).
+/// Opens the inventory (a SQLite file or a `postgres://` URL) and the configuration
+/// stored in it (salt, hints).
 pub fn open_inventory(db: &Path) -> Result<(Store, infer::Config), crate::store::StoreError> {
     let store = Store::open(db)?;
     let config = infer::Config {
@@ -115,25 +126,16 @@ impl Analysis {
                 Err(e) => spec_errors.push(e),
             }
         }
-        let mut inventory = store.load()?;
-        inventory.apply_hints(&config);
-        // Nothing is known before a first run; deriving templates walks every endpoint.
-        let before = if inventory.hosts.is_empty() {
-            BTreeSet::new()
-        } else {
-            inventory
-                .endpoints(&config)
-                .into_iter()
-                .map(|(h, t)| (h, t.method.clone(), t.path()))
-                .collect()
-        };
+        // The stored inventory is read at each save, under the write lock: only the
+        // count of endpoints is needed now.
+        let known = store.endpoints_known()?;
         let analysis = Analysis {
             store,
             config,
-            inventory,
+            inventory: Inventory::default(),
             observed: Observed::default(),
             user_hints,
-            before,
+            known,
             started_at,
         };
         Ok((analysis, spec_errors))
@@ -149,45 +151,53 @@ impl Analysis {
         &self.store
     }
 
-    /// Writes the inventory back with a run record (`command`, each input with `ok` or its
-    /// error, the pipeline's counters) in one transaction.
+    /// Endpoints in the stored inventory when the analysis began or last saved.
+    pub fn endpoints_known(&self) -> u64 {
+        self.known
+    }
+
+    /// Merges the batch into the stored inventory with a run record (`command`, each
+    /// input with `ok` or its error, the pipeline's counters for this batch only: runs
+    /// are summed) in one transaction, then starts a fresh batch. On error the batch is
+    /// kept, so a later save retries it.
     pub fn save(
         &mut self,
         command: String,
         inputs: Vec<(String, String)>,
         stats: Stats,
     ) -> Result<Saved, crate::store::StoreError> {
-        let endpoints = self.inventory.endpoints(&self.config);
+        let finished_at = now_text();
         let run = RunRecord {
             started_at: self.started_at.clone(),
-            finished_at: now_text(),
+            finished_at: finished_at.clone(),
             command,
             inputs,
             stats,
             observed: self.observed.clone(),
         };
-        let run_id = self
+        let merged = self
             .store
-            .save(&self.inventory, &endpoints, &self.user_hints, &run)?;
-        let hosts: BTreeSet<&str> = endpoints.iter().map(|(h, _)| h.as_str()).collect();
-        let new = endpoints
-            .iter()
-            .filter(|(h, t)| {
-                !self
-                    .before
-                    .contains(&(h.clone(), t.method.clone(), t.path()))
-            })
-            .count();
+            .merge(&self.inventory, &self.config, &self.user_hints, &run)?;
+        let batch = std::mem::take(&mut self.inventory);
+        let observed = std::mem::take(&mut self.observed);
+        self.started_at = finished_at;
+        self.known = merged.endpoints.len() as u64;
+        let folds = batch.hosts.into_values().flat_map(|t| t.folds).collect();
+        let hosts: BTreeSet<&str> = merged.endpoints.iter().map(|(h, _)| h.as_str()).collect();
         let hosts = hosts.len();
         Ok(Saved {
-            run_id,
-            endpoints,
+            run_id: merged.run_ids.first().copied().unwrap_or_default(),
+            endpoints: merged.endpoints,
             hosts,
-            new,
+            new: merged.new,
+            inventory: merged.inventory,
+            observed,
+            folds,
+            rows_written: merged.rows_written,
         })
     }
 
-    /// Ends the analysis, giving back the inventory, its configuration and the store.
+    /// Ends the analysis, giving back the unsaved batch, the configuration and the store.
     pub fn into_parts(self) -> (Inventory, infer::Config, Store) {
         (self.inventory, self.config, self.store)
     }

@@ -20,6 +20,7 @@ use specter::pipeline::{self, Config};
 use specter::report::findings::{self, ReportFormat};
 use specter::report::{endpoints, openapi};
 use specter::stats::Stats;
+use specter::store::MergedFrom;
 
 /// Exit codes (DESIGN.md): 0 clean, 1 findings matched --fail-on, 2 usage or input error.
 mod exit {
@@ -62,7 +63,8 @@ enum Command {
     /// Learn the API inventory from captures: endpoints, parameters, schemas, auth, PII.
     ///
     /// Reads captures like `exchanges` and merges what they show into the inventory (a
-    /// SQLite file, created if missing): path templates (`/users/{userId}`), query
+    /// SQLite file, created if missing, or a PostgreSQL database that other analyses and
+    /// sensors may write at the same time): path templates (`/users/{userId}`), query
     /// parameters, JSON schemas of sampled bodies, authentication schemes (never the
     /// secrets), sensitive data (masked samples and counts only), and TLS services that
     /// could not be looked into. Analysing more captures later adds to the inventory; the
@@ -153,6 +155,34 @@ enum Command {
         #[command(flatten)]
         report: ReportArgs,
     },
+    /// Merge inventories into another: a sensor's that was offline into the central one.
+    ///
+    /// Each source (a SQLite file or a PostgreSQL URL) is added to the target as one more
+    /// batch: counts add, first and last seen take the earliest and latest, schemas and
+    /// samples merge as in an analysis, and the source's runs are copied with their
+    /// origin. Merging the same source again changes nothing: a source whose runs are all
+    /// in the target already is skipped. The result is the same whatever the order.
+    Merge {
+        /// An inventory to merge from (repeat for several).
+        #[arg(long = "from", required = true, value_name = "FILE|URL")]
+        from: Vec<PathBuf>,
+        /// The inventory merged into (created if missing).
+        #[arg(long, required = true, value_name = "FILE|URL")]
+        into: PathBuf,
+    },
+    /// Retention: delete the inventory's run records that finished before a date.
+    ///
+    /// The inventory keeps everything those runs taught it; `diff` qualifies its claims
+    /// with the runs that remain. Runs copied in by `merge` are kept: they are how a
+    /// second merge of the same source is recognised.
+    Prune {
+        #[command(flatten)]
+        db: DbArg,
+        /// Delete runs that finished before this time (RFC 3339, UTC: `2026-01-01` or
+        /// `2026-01-01T12:00:00Z`).
+        #[arg(long, value_name = "DATE")]
+        runs_before: String,
+    },
 }
 
 /// What `diff` and `ci` compare against and how they report.
@@ -190,11 +220,12 @@ struct ReportArgs {
     all_hosts: bool,
 }
 
-/// The inventory file.
+/// The inventory: a SQLite file or a PostgreSQL database.
 #[derive(clap::Args, Debug)]
 struct DbArg {
-    /// The inventory (SQLite).
-    #[arg(long, value_name = "FILE", default_value = "specter.db")]
+    /// The inventory: a SQLite file (created if missing) or a PostgreSQL database
+    /// (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB`, shared by several sensors).
+    #[arg(long, value_name = "FILE|URL", default_value = "specter.db")]
     db: PathBuf,
 }
 
@@ -246,6 +277,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Diff { db, report } => diff(&db.db, &report),
         Command::Ci { paths, report } => ci(&paths, &report),
+        Command::Merge { from, into } => merge(&from, &into),
+        Command::Prune { db, runs_before } => prune(&db.db, &runs_before),
     }
 }
 
@@ -402,12 +435,22 @@ fn analyze(
         analysis.observe(&ex);
         Ok(())
     })?;
+    let write_started = std::time::Instant::now();
     let saved = analysis.save(
         std::env::args().collect::<Vec<_>>().join(" "),
         batch.results.clone(),
         batch.stats.clone(),
     )?;
-    let observed = &analysis.observed;
+    if std::env::var_os("SPECTER_TIMING").is_some() {
+        // For benches/fleet.sh: the merge transaction, lock wait included.
+        eprintln!(
+            "specter: write transaction {:.1} ms, {} rows written",
+            write_started.elapsed().as_secs_f64() * 1e3,
+            saved.rows_written
+        );
+    }
+    let observed = &saved.observed;
+    let name = analysis.store().name().to_string();
     let mut err = io::stderr().lock();
     writeln!(
         err,
@@ -415,11 +458,11 @@ fn analyze(
         saved.run_id,
         observed.exchanges,
         batch.stats.files,
-        db.display(),
+        name,
         saved.endpoints.len(),
         saved.hosts,
         saved.new,
-        analysis.inventory.tls.len(),
+        saved.inventory.tls.len(),
     )?;
     if !observed.skipped.is_empty() {
         let skipped: Vec<String> = observed
@@ -429,12 +472,7 @@ fn analyze(
             .collect();
         writeln!(err, "specter: not inventoried: {}", skipped.join(", "))?;
     }
-    for (path, why) in analysis
-        .inventory
-        .hosts
-        .values()
-        .flat_map(|t| t.folds.iter())
-    {
+    for (path, why) in &saved.folds {
         writeln!(
             err,
             "specter: {path}: words folded into one parameter ({})",
@@ -450,8 +488,7 @@ fn analyze(
             ..Default::default()
         };
         let traffic = analysis.store().traffic()?;
-        let (inv, config, _) = analysis.into_parts();
-        let outcome = check(inv, &config, specs, &traffic, &opts)?;
+        let outcome = check(saved.inventory, &analysis.config, specs, &traffic, &opts)?;
         for s in &outcome.report.spec_details {
             for w in &s.warnings {
                 writeln!(err, "specter: warning: {w}")?;
@@ -470,7 +507,7 @@ fn analyze(
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
                 .join(" --spec "),
-            db.display()
+            name
         )?;
     }
     if show_stats {
@@ -484,7 +521,7 @@ fn analyze(
 }
 
 fn existing(db: &Path) -> anyhow::Result<()> {
-    if !db.exists() {
+    if !specter::store::is_url(db) && !db.exists() {
         anyhow::bail!(
             "{}: no inventory here; build one with `specter analyze CAPTURE... --db {}`",
             db.display(),
@@ -647,4 +684,63 @@ fn ci(paths: &[PathBuf], args: &ReportArgs) -> anyhow::Result<u8> {
     } else {
         code
     })
+}
+
+fn merge(from: &[PathBuf], into: &Path) -> anyhow::Result<u8> {
+    for source in from {
+        existing(source)?;
+    }
+    let (target, config) = open_inventory(into)?;
+    let salt = target.salt()?;
+    let mut err = io::stderr().lock();
+    for path in from {
+        let source = specter::store::Store::open(path)?;
+        let name = source.name().to_string();
+        if source.salt()? != salt {
+            writeln!(
+                err,
+                "specter: {name}: its callers were counted with another salt than {}'s: a caller seen by both is counted twice in the distinct counts",
+                target.name()
+            )?;
+        }
+        match target.merge_from(&source, &config)? {
+            MergedFrom::Empty => writeln!(err, "specter: {name}: no runs, nothing to merge")?,
+            MergedFrom::AlreadyMerged { runs } => writeln!(
+                err,
+                "specter: {name}: its {runs} runs were merged into {} before; skipped",
+                target.name()
+            )?,
+            MergedFrom::Merged(m) => {
+                let hosts: std::collections::BTreeSet<&str> =
+                    m.endpoints.iter().map(|(h, _)| h.as_str()).collect();
+                writeln!(
+                    err,
+                    "specter: merged {name} ({} runs) into {}: {} endpoints on {} hosts ({} new)",
+                    m.run_ids.len(),
+                    target.name(),
+                    m.endpoints.len(),
+                    hosts.len(),
+                    m.new
+                )?;
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn prune(db: &Path, before: &str) -> anyhow::Result<u8> {
+    let valid = before.len() >= 10
+        && chrono::NaiveDate::parse_from_str(&before[..10], "%Y-%m-%d").is_ok()
+        && before.is_ascii();
+    if !valid {
+        anyhow::bail!("--runs-before {before}: not a date (2026-01-01 or 2026-01-01T12:00:00Z)");
+    }
+    existing(db)?;
+    let store = specter::store::Store::open(db)?;
+    let n = store.prune_runs(before)?;
+    eprintln!(
+        "specter: {}: {n} runs that finished before {before} deleted",
+        store.name()
+    );
+    Ok(exit::OK)
 }

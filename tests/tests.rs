@@ -6,6 +6,7 @@ mod agree;
 mod cli;
 mod diff;
 mod inventory;
+mod postgres;
 mod protocols;
 mod reports;
 mod specs;

@@ -1,29 +1,34 @@
 /*!
-The SQLite inventory (docs/inventory.md has the schema).
+The stored inventory (docs/inventory.md has the schema), behind one [`Backend`] trait with
+two implementations: an embedded SQLite file ([`sqlite`], the default) and a PostgreSQL
+database shared by a fleet of sensors ([`postgres`], chosen by a `postgres://` or
+`postgresql://` URL where a file would go).
 
-The file holds the template trees (`nodes`), the statistics of every endpoint as learnt
+Both hold the same tables: the template trees (`nodes`), the statistics of every endpoint
 (`observations`, one row per tree node and method), the opaque TLS services, the user's
-path hints, a `runs` table saying what each analysis saw and skipped, and `endpoints`:
-the templates as the last analysis derived them, for people who query the file with SQL.
+path hints, a `runs` table saying what each analysis saw and skipped, and `endpoints`: the
+templates as the last write derived them, for people who query with SQL.
 
-An analysis loads the inventory, merges what it learnt and writes it back in one
-transaction (WAL journal): a crash leaves the previous state, never half of one.
-Schema changes are migrations keyed by `PRAGMA user_version`.
+Writers never overwrite each other: [`Store::merge`] adds a batch (what an analysis or a
+sensor observed since its last write) to what is stored in one transaction that holds the
+inventory's write lock only for itself: read the stored rows, merge in memory with
+[`Inventory::merge`] (commutative), write the rows that changed, add the run record,
+commit. A writer killed mid-batch leaves the database without any of its batch.
 */
 
-use std::collections::BTreeMap;
+pub mod postgres;
+pub mod rows;
+pub mod sqlite;
+
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
-use serde::{Deserialize, Serialize};
-
 use crate::infer::endpoint::EndpointStats;
-use crate::infer::segment::Shape;
-use crate::infer::sketch::{Examples, Sketch};
-use crate::infer::template::{Fold, Hint, Node, Param, Template, Tree};
-use crate::infer::{Inventory, TlsService};
+use crate::infer::template::{Hint, Template};
+use crate::infer::{Config, Inventory};
+use rows::{Changes, Rows, RunRow};
 
-/// An inventory file that could not be used.
+/// An inventory that could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{path}: {source}")]
@@ -31,6 +36,13 @@ pub enum StoreError {
         path: PathBuf,
         #[source]
         source: rusqlite::Error,
+    },
+    #[error("{target}: {source}")]
+    Postgres {
+        /// The URL without its password.
+        target: String,
+        #[source]
+        source: ::postgres::Error,
     },
     #[error("{path}: inventory schema version {found} is newer than this specter understands ({known}); upgrade specter")]
     TooNew {
@@ -44,80 +56,11 @@ pub enum StoreError {
         what: String,
         why: String,
     },
+    #[error("{path}: {why}")]
+    Invalid { path: PathBuf, why: String },
 }
 
-/// Migrations, in order; `user_version` is the number applied.
-const MIGRATIONS: &[&str] = &[
-    // 1: the first inventory.
-    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-     CREATE TABLE runs (
-        id INTEGER PRIMARY KEY,
-        started_at TEXT NOT NULL,
-        finished_at TEXT NOT NULL,
-        specter_version TEXT NOT NULL,
-        command TEXT NOT NULL,
-        inputs TEXT NOT NULL,
-        files INTEGER NOT NULL,
-        files_failed INTEGER NOT NULL,
-        packets INTEGER NOT NULL,
-        bytes INTEGER NOT NULL,
-        exchanges INTEGER NOT NULL,
-        inventoried INTEGER NOT NULL,
-        tls_connections INTEGER NOT NULL,
-        skipped TEXT NOT NULL,
-        stats TEXT NOT NULL,
-        errors TEXT NOT NULL);
-     CREATE TABLE nodes (
-        host TEXT NOT NULL,
-        path TEXT NOT NULL,
-        fold TEXT,
-        param TEXT,
-        PRIMARY KEY (host, path)) WITHOUT ROWID;
-     CREATE TABLE observations (
-        host TEXT NOT NULL,
-        path TEXT NOT NULL,
-        method TEXT NOT NULL,
-        requests INTEGER NOT NULL,
-        first_seen INTEGER NOT NULL,
-        last_seen INTEGER NOT NULL,
-        stats TEXT NOT NULL,
-        PRIMARY KEY (host, path, method)) WITHOUT ROWID;
-     CREATE TABLE tls_services (
-        server TEXT NOT NULL,
-        sni TEXT NOT NULL,
-        connections INTEGER NOT NULL,
-        first_seen INTEGER NOT NULL,
-        last_seen INTEGER NOT NULL,
-        detail TEXT NOT NULL,
-        PRIMARY KEY (server, sni)) WITHOUT ROWID;
-     CREATE TABLE hints (pattern TEXT PRIMARY KEY, added_at TEXT NOT NULL);
-     CREATE TABLE endpoints (
-        host TEXT NOT NULL,
-        method TEXT NOT NULL,
-        path TEXT NOT NULL,
-        requests INTEGER NOT NULL,
-        first_seen TEXT NOT NULL,
-        last_seen TEXT NOT NULL,
-        confidence REAL NOT NULL,
-        status TEXT NOT NULL,
-        auth TEXT NOT NULL,
-        pii TEXT NOT NULL,
-        PRIMARY KEY (host, method, path)) WITHOUT ROWID;",
-];
-
-/// The parameter evidence of a `nodes` row.
-#[derive(Serialize, Deserialize)]
-struct ParamRow {
-    shapes: BTreeMap<Shape, u64>,
-    values: Sketch,
-    examples: Examples,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-    #[serde(default)]
-    rest: bool,
-}
-
-/// What one analysis did, for the `runs` table.
+/// What one analysis (or one sensor flush) did, for the `runs` table.
 #[derive(Debug, Clone, Default)]
 pub struct RunRecord {
     pub started_at: String,
@@ -127,6 +70,42 @@ pub struct RunRecord {
     pub inputs: Vec<(String, String)>,
     pub stats: crate::stats::Stats,
     pub observed: crate::infer::Observed,
+}
+
+impl RunRecord {
+    /// The `runs` row of this record.
+    pub fn row(&self) -> RunRow {
+        let inputs: Vec<serde_json::Value> = self
+            .inputs
+            .iter()
+            .map(|(n, r)| serde_json::json!({"input": n, "result": r}))
+            .collect();
+        let errors: Vec<&String> = self
+            .inputs
+            .iter()
+            .filter(|(_, r)| r != "ok")
+            .map(|(_, r)| r)
+            .collect();
+        RunRow {
+            id: 0,
+            started_at: self.started_at.clone(),
+            finished_at: self.finished_at.clone(),
+            specter_version: env!("CARGO_PKG_VERSION").to_string(),
+            command: self.command.clone(),
+            inputs: serde_json::to_string(&inputs).unwrap_or_default(),
+            files: self.stats.files as i64,
+            files_failed: self.stats.files_failed as i64,
+            packets: self.stats.packets as i64,
+            bytes: self.stats.bytes as i64,
+            exchanges: self.observed.exchanges as i64,
+            inventoried: self.observed.inventoried as i64,
+            tls_connections: self.observed.tls_connections as i64,
+            skipped: serde_json::to_string(&self.observed.skipped).unwrap_or_default(),
+            stats: serde_json::to_string(&self.stats).unwrap_or_default(),
+            errors: serde_json::to_string(&errors).unwrap_or_default(),
+            origin: None,
+        }
+    }
 }
 
 /// A fresh random salt for identity hashes (32 hex digits), for an inventory that has
@@ -147,141 +126,139 @@ pub fn new_salt() -> String {
     salt
 }
 
+/// What one write transaction stores, decided by the caller from the rows it found.
+#[derive(Debug, Default)]
+pub struct Write {
+    /// Inventory rows to write and delete.
+    pub changes: Changes,
+    /// User hints to keep (added if absent).
+    pub hints: Vec<String>,
+    /// Run records to add (their ids are assigned by the database).
+    pub runs: Vec<RunRow>,
+}
+
+/// Decides a [`Write`] from the stored rows and the run origins already present
+/// (`None` writes nothing).
+pub type Decide<'a> = dyn FnMut(&Rows, &BTreeSet<String>) -> Result<Option<Write>, StoreError> + 'a;
+
+/// A database that holds an inventory. Every method is one transaction.
+pub trait Backend: Send {
+    /// The value of a `meta` key, set to `make` first if absent (whoever sets it first
+    /// wins; every caller gets the stored value).
+    fn meta(&self, key: &str, make: &str) -> Result<String, StoreError>;
+    /// The stored path hints.
+    fn hints(&self) -> Result<Vec<String>, StoreError>;
+    /// The inventory rows, read consistently.
+    fn rows(&self) -> Result<Rows, StoreError>;
+    /// Every run record.
+    fn runs(&self) -> Result<Vec<RunRow>, StoreError>;
+    /// Rows of the `endpoints` table.
+    fn count_endpoints(&self) -> Result<u64, StoreError>;
+    /// Deletes this inventory's own run records (not those merged from elsewhere, which
+    /// keep `specter merge` idempotent) that finished before `before` (RFC 3339 text,
+    /// compared as text: `2026-01-01` works). Returns how many.
+    fn prune_runs(&self, before: &str) -> Result<u64, StoreError>;
+    /// In one transaction holding the inventory's write lock: finds which of `origins`
+    /// are stored runs already, reads the rows, asks `decide` what to write, writes it
+    /// and commits. Returns the ids of the runs added.
+    fn write(&self, origins: &[String], decide: &mut Decide<'_>) -> Result<Vec<i64>, StoreError>;
+}
+
+/// Test hook: with `SPECTER_TEST_PAUSE_IN_WRITE=FILE`, a write creates FILE once its rows
+/// are written and waits a minute before it commits, so a test can kill the writer in
+/// the middle of its transaction.
+pub(crate) fn test_pause() {
+    if let Some(marker) = std::env::var_os("SPECTER_TEST_PAUSE_IN_WRITE") {
+        let _ = std::fs::write(marker, b"in transaction\n");
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    }
+}
+
+/// Whether `db` names a PostgreSQL database rather than a SQLite file.
+pub fn is_url(db: &Path) -> bool {
+    db.to_str()
+        .is_some_and(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+}
+
 /// An open inventory.
 pub struct Store {
-    conn: Connection,
-    path: PathBuf,
+    backend: Box<dyn Backend>,
+    name: String,
 }
 
-/// Escapes a literal segment for the `path` column (`{}` marks parameters).
-fn escape(seg: &str) -> String {
-    seg.replace('%', "%25")
-        .replace('{', "%7B")
-        .replace('}', "%7D")
-        .replace('/', "%2F")
+/// What [`Store::merge`] did.
+pub struct Merged {
+    /// Ids of the run records added.
+    pub run_ids: Vec<i64>,
+    /// The whole inventory after the merge (hints applied).
+    pub inventory: Inventory,
+    /// Its endpoints as templates.
+    pub endpoints: Vec<(String, Template<EndpointStats>)>,
+    /// Endpoints that were not in the `endpoints` table before.
+    pub new: usize,
+    /// Rows written or deleted.
+    pub rows_written: usize,
 }
 
-fn unescape(seg: &str) -> String {
-    seg.replace("%7D", "}")
-        .replace("%7B", "{")
-        .replace("%2F", "/")
-        .replace("%25", "%")
-}
-
-fn fold_name(f: Option<Fold>) -> Option<&'static str> {
-    f.map(Fold::as_str)
-}
-
-fn fold_from(s: Option<&str>) -> Option<Fold> {
-    match s? {
-        "cap" => Some(Fold::Cap),
-        "budget" => Some(Fold::Budget),
-        "hint" => Some(Fold::Hint),
-        "learned" => Some(Fold::Learned),
-        _ => None,
-    }
+/// What [`Store::merge_from`] did.
+pub enum MergedFrom {
+    /// The source's runs were all merged before: nothing was written.
+    AlreadyMerged { runs: usize },
+    /// The source had no runs: nothing to merge.
+    Empty,
+    /// The source was merged.
+    Merged(Merged),
 }
 
 impl Store {
-    /// Opens (creating if needed) an inventory file and brings its schema up to date.
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let err = |source| StoreError::Sqlite {
-            path: path.to_path_buf(),
-            source,
-        };
-        let conn = Connection::open(path).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))
-            .map_err(err)?;
-        let mut store = Store {
-            conn,
-            path: path.to_path_buf(),
-        };
-        store.migrate()?;
-        Ok(store)
-    }
-
-    fn err(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite {
-            path: self.path.clone(),
-            source,
+    /// Opens (creating if needed) the inventory `db` names, a SQLite file or a
+    /// `postgres://` URL, and brings its schema up to date.
+    pub fn open(db: &Path) -> Result<Store, StoreError> {
+        if is_url(db) {
+            let url = db.to_str().unwrap_or_default();
+            Ok(Store {
+                name: postgres::redact(url),
+                backend: Box::new(postgres::Postgres::open(url)?),
+            })
+        } else {
+            Ok(Store {
+                name: db.display().to_string(),
+                backend: Box::new(sqlite::Sqlite::open(db)?),
+            })
         }
     }
 
-    fn migrate(&mut self) -> Result<(), StoreError> {
-        let version: i64 = self
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        let known = MIGRATIONS.len() as i64;
-        if version > known {
-            return Err(StoreError::TooNew {
-                path: self.path.clone(),
-                found: version,
-                known,
-            });
+    /// The inventory's name for messages (a URL without its password).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn damaged(&self, d: rows::Damage) -> StoreError {
+        StoreError::Damaged {
+            path: PathBuf::from(&self.name),
+            what: d.what,
+            why: d.why,
         }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = self.conn.transaction().map_err(|e| StoreError::Sqlite {
-                path: self.path.clone(),
-                source: e,
-            })?;
-            tx.execute_batch(sql)
-                .and_then(|_| tx.pragma_update(None, "user_version", i as i64 + 1))
-                .and_then(|_| tx.commit())
-                .map_err(|e| StoreError::Sqlite {
-                    path: self.path.clone(),
-                    source: e,
-                })?;
-        }
-        Ok(())
     }
 
     /// The inventory's salt for identity hashes, made on first use.
     pub fn salt(&self) -> Result<Vec<u8>, StoreError> {
-        let found: Option<String> = self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = 'salt'", [], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(|e| self.err(e))?;
-        if let Some(s) = found {
-            return Ok(s.into_bytes());
-        }
-        let salt = new_salt();
-        self.conn
-            .execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('salt', ?1)",
-                [&salt],
-            )
-            .map_err(|e| self.err(e))?;
-        // Another writer may have won the race: read back what is stored.
-        self.conn
-            .query_row("SELECT value FROM meta WHERE key = 'salt'", [], |r| {
-                r.get::<_, String>(0)
-            })
-            .map(String::into_bytes)
-            .map_err(|e| self.err(e))
+        Ok(self.backend.meta("salt", &new_salt())?.into_bytes())
+    }
+
+    /// The inventory's random identity (names its runs when they are merged elsewhere).
+    pub fn inventory_id(&self) -> Result<String, StoreError> {
+        self.backend.meta("inventory_id", &new_salt())
     }
 
     /// Path hints stored by earlier analyses.
     pub fn hints(&self) -> Result<Vec<Hint>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT pattern FROM hints ORDER BY pattern")
-            .map_err(|e| self.err(e))?;
-        let rows: Vec<String> = stmt
-            .query_map([], |r| r.get(0))
-            .and_then(|r| r.collect())
-            .map_err(|e| self.err(e))?;
-        rows.iter()
+        self.backend
+            .hints()?
+            .iter()
             .map(|p| {
                 Hint::parse(p).map_err(|e| StoreError::Damaged {
-                    path: self.path.clone(),
+                    path: PathBuf::from(&self.name),
                     what: format!("hints `{p}`"),
                     why: e.to_string(),
                 })
@@ -289,111 +266,27 @@ impl Store {
             .collect()
     }
 
-    /// Runs a query without parameters and maps every row (the inventory is bounded by
-    /// the tree limits, so its rows fit in memory).
-    fn query_all<T>(
-        &self,
-        sql: &str,
-        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    ) -> Result<Vec<T>, StoreError> {
-        let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], row)
-            .and_then(|r| r.collect())
-            .map_err(|e| self.err(e))?;
-        Ok(rows)
-    }
-
     /// Reads the whole inventory.
     pub fn load(&self) -> Result<Inventory, StoreError> {
-        let mut inv = Inventory::default();
-        let damaged = |what: String, why: String| StoreError::Damaged {
-            path: self.path.clone(),
-            what,
-            why,
-        };
-        let rows = self.query_all(
-            "SELECT host, path, fold, param FROM nodes ORDER BY host, path",
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                ))
-            },
-        )?;
-        for (host, path, fold, param) in rows {
-            let tree = inv.hosts.entry(host.clone()).or_default();
-            let fold = fold_from(fold.as_deref());
-            if let Some(json) = param {
-                let row: ParamRow = serde_json::from_str(&json)
-                    .map_err(|e| damaged(format!("nodes {host} {path}"), e.to_string()))?;
-                let Some(p) = param_at(tree, &path) else {
-                    return Err(damaged(
-                        format!("nodes {host} {path}"),
-                        "a parameter row whose path does not end in /{}".into(),
-                    ));
-                };
-                p.node.fold = fold;
-                p.shapes = row.shapes;
-                p.values = row.values;
-                p.examples = row.examples;
-                p.name = row.name;
-                p.rest = row.rest;
-            } else {
-                node_at(tree, &path).fold = fold;
-            }
-        }
-        let rows = self.query_all("SELECT host, path, method, stats FROM observations", |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-            ))
-        })?;
-        for (host, path, method, json) in rows {
-            let what = || format!("observations {host} {method} {path}");
-            let stats: EndpointStats =
-                serde_json::from_str(&json).map_err(|e| damaged(what(), e.to_string()))?;
-            let tree = inv.hosts.entry(host.clone()).or_default();
-            node_at(tree, &path).methods.insert(method, stats);
-        }
-        for t in inv.hosts.values_mut() {
-            t.nodes = t.root.count();
-        }
-        let rows: Vec<String> = self.query_all("SELECT detail FROM tls_services", |r| r.get(0))?;
-        for json in rows {
-            let s: TlsService = serde_json::from_str(&json)
-                .map_err(|e| damaged("tls_services".into(), e.to_string()))?;
-            inv.tls.insert(
-                format!("{}|{}", s.server, s.sni.as_deref().unwrap_or("")),
-                s,
-            );
-        }
-        Ok(inv)
+        self.backend.rows()?.decode().map_err(|d| self.damaged(d))
+    }
+
+    /// Endpoints as the last write derived them (the `endpoints` table's rows).
+    pub fn endpoints_known(&self) -> Result<u64, StoreError> {
+        self.backend.count_endpoints()
+    }
+
+    /// Deletes the inventory's own run records that finished before `before` (retention:
+    /// the inventory keeps what they taught it). Returns how many.
+    pub fn prune_runs(&self, before: &str) -> Result<u64, StoreError> {
+        self.backend.prune_runs(before)
     }
 
     /// What the runs behind the inventory saw, summed: for qualifying a diff's claims.
     pub fn traffic(&self) -> Result<crate::diff::Traffic, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT exchanges, files_failed, stats FROM runs")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })
-            .map_err(|e| self.err(e))?;
         let mut t = crate::diff::Traffic::default();
-        for row in rows {
-            let (exchanges, failed, stats) = row.map_err(|e| self.err(e))?;
-            let stats: serde_json::Value = serde_json::from_str(&stats).unwrap_or_default();
+        for run in self.backend.runs()? {
+            let stats: serde_json::Value = serde_json::from_str(&run.stats).unwrap_or_default();
             let count = |k: &str| {
                 stats
                     .get(k)
@@ -401,8 +294,8 @@ impl Store {
                     .unwrap_or(0)
             };
             t.runs += 1;
-            t.exchanges += exchanges.max(0) as u64;
-            t.files_failed += failed.max(0) as u64;
+            t.exchanges += run.exchanges.max(0) as u64;
+            t.files_failed += run.files_failed.max(0) as u64;
             t.tcp_gaps += count("tcp_gaps");
             t.flows_evicted += count("flows_evicted");
             t.undecodable += stats
@@ -415,195 +308,122 @@ impl Store {
         Ok(t)
     }
 
-    /// Writes the inventory, the hints and a run record in one transaction.
-    /// `endpoints` are the inventory's templates as [`Inventory::endpoints`] derives them
-    /// (the caller has them already: deriving them walks and copies every endpoint).
-    /// `hints` are the user's hints to keep (a spec's templates are not stored: they
-    /// apply to the runs given that spec).
-    pub fn save(
-        &mut self,
-        inv: &Inventory,
-        endpoints: &[(String, Template<EndpointStats>)],
+    /// Merges `stored` rows with `delta` under `config`: the merged inventory, its
+    /// endpoints, how many are new and the rows that change.
+    fn combine(
+        &self,
+        stored: &Rows,
+        delta: &Inventory,
+        config: &Config,
+    ) -> Result<(Merged, Changes), StoreError> {
+        let mut inv = stored.decode().map_err(|d| self.damaged(d))?;
+        inv.apply_hints(config);
+        inv.merge(delta.clone(), config);
+        let endpoints = inv.endpoints(config);
+        let new_rows = Rows::encode(&inv, &endpoints);
+        let new = new_rows
+            .endpoints
+            .keys()
+            .filter(|k| !stored.endpoints.contains_key(*k))
+            .count();
+        let changes = Rows::diff(stored, &new_rows);
+        let merged = Merged {
+            run_ids: Vec::new(),
+            inventory: inv,
+            endpoints,
+            new,
+            rows_written: changes.len(),
+        };
+        Ok((merged, changes))
+    }
+
+    /// Adds a batch (`delta`: what was observed since the last write) to the stored
+    /// inventory with its run record, in one transaction: counts add, first seen takes
+    /// the minimum, last seen the maximum, schemas and samples merge as in memory. Any
+    /// number of writers may merge at once; none loses another's batch. `hints` are the
+    /// user's hints to keep (a spec's templates are not stored).
+    pub fn merge(
+        &self,
+        delta: &Inventory,
+        config: &Config,
         hints: &[Hint],
         run: &RunRecord,
-    ) -> Result<i64, StoreError> {
-        let path = self.path.clone();
-        let e = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(e)?;
-        write_inventory(&tx, inv, endpoints, hints).map_err(e)?;
-        let run_id = write_run(&tx, run).map_err(e)?;
-        tx.commit().map_err(e)?;
-        Ok(run_id)
+    ) -> Result<Merged, StoreError> {
+        let mut out = None;
+        let run_ids = self.backend.write(&[], &mut |stored, _| {
+            let (merged, changes) = self.combine(stored, delta, config)?;
+            out = Some(merged);
+            Ok(Some(Write {
+                changes,
+                hints: hints.iter().map(|h| h.text.clone()).collect(),
+                runs: vec![run.row()],
+            }))
+        })?;
+        let mut merged = out.ok_or_else(|| StoreError::Invalid {
+            path: PathBuf::from(&self.name),
+            why: "the write decided nothing".into(),
+        })?;
+        merged.run_ids = run_ids;
+        Ok(merged)
     }
-}
 
-/// Finds or creates the node a `path` column names (`{}` segments are parameters).
-fn node_at<'t>(tree: &'t mut Tree<EndpointStats>, path: &str) -> &'t mut Node<EndpointStats> {
-    let mut node = &mut tree.root;
-    for s in path.split('/').filter(|s| !s.is_empty()) {
-        node = if s == "{}" {
-            &mut node.param.get_or_insert_with(Default::default).node
-        } else {
-            node.literals.entry(unescape(s)).or_default()
-        };
-    }
-    node
-}
-
-/// The parameter a `path` column ending in `/{}` names.
-fn param_at<'t>(
-    tree: &'t mut Tree<EndpointStats>,
-    path: &str,
-) -> Option<&'t mut Param<EndpointStats>> {
-    let parent = path.strip_suffix("/{}")?;
-    let node = node_at(tree, parent);
-    Some(node.param.get_or_insert_with(Default::default))
-}
-
-/// A node waiting to be written: its path, itself, and its parameter record if it is one.
-type Pending<'a> = (
-    String,
-    &'a Node<EndpointStats>,
-    Option<&'a Param<EndpointStats>>,
-);
-
-fn write_inventory(
-    tx: &Transaction<'_>,
-    inv: &Inventory,
-    endpoints: &[(String, Template<EndpointStats>)],
-    hints: &[Hint],
-) -> rusqlite::Result<()> {
-    tx.execute_batch(
-        "DELETE FROM nodes; DELETE FROM observations; DELETE FROM tls_services; DELETE FROM endpoints;",
-    )?;
-    {
-        let mut node_stmt =
-            tx.prepare("INSERT INTO nodes (host, path, fold, param) VALUES (?1, ?2, ?3, ?4)")?;
-        let mut obs_stmt = tx.prepare(
-            "INSERT INTO observations (host, path, method, requests, first_seen, last_seen, stats)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?;
-        for (host, tree) in &inv.hosts {
-            let mut stack: Vec<Pending<'_>> = vec![(String::from("/"), &tree.root, None)];
-            while let Some((path, node, param)) = stack.pop() {
-                let param_json = param.map(|p| {
-                    serde_json::to_string(&ParamRow {
-                        shapes: p.shapes.clone(),
-                        values: p.values.clone(),
-                        examples: p.examples.clone(),
-                        name: p.name.clone(),
-                        rest: p.rest,
-                    })
-                    .unwrap_or_default()
-                });
-                node_stmt.execute(params![host, path, fold_name(node.fold), param_json])?;
-                for (m, s) in &node.methods {
-                    let json = serde_json::to_string(s).unwrap_or_default();
-                    obs_stmt.execute(params![
-                        host,
-                        path,
-                        m,
-                        s.requests as i64,
-                        s.first_seen,
-                        s.last_seen,
-                        json
-                    ])?;
-                }
-                let base = if path == "/" {
-                    String::new()
-                } else {
-                    path.clone()
-                };
-                for (k, child) in &node.literals {
-                    stack.push((format!("{base}/{}", escape(k)), child, None));
-                }
-                if let Some(p) = &node.param {
-                    stack.push((format!("{base}/{{}}"), &p.node, Some(p)));
-                }
+    /// Merges another inventory (`specter merge`): its inventory, hints and run records.
+    /// Idempotent: each run is known by its origin (`INVENTORY-ID/RUN-ID`), and a source
+    /// whose runs are all here already is skipped. A source of which only some runs are
+    /// here is refused: its inventory sums all its runs and cannot be split.
+    pub fn merge_from(&self, source: &Store, config: &Config) -> Result<MergedFrom, StoreError> {
+        let source_id = source.inventory_id()?;
+        let mut runs = source.backend.runs()?;
+        if runs.is_empty() {
+            return Ok(MergedFrom::Empty);
+        }
+        for r in &mut runs {
+            r.origin = Some(r.identity(&source_id));
+        }
+        let own = format!("{}/", self.inventory_id()?);
+        let origins: Vec<String> = runs.iter().filter_map(|r| r.origin.clone()).collect();
+        let delta = source.load()?;
+        let mut config = config.clone();
+        let source_hints = source.hints()?;
+        for h in &source_hints {
+            if !config.hints.contains(h) {
+                config.hints.push(h.clone());
             }
         }
-        let mut tls_stmt = tx.prepare(
-            "INSERT INTO tls_services (server, sni, connections, first_seen, last_seen, detail)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
-        for s in inv.tls.values() {
-            tls_stmt.execute(params![
-                s.server,
-                s.sni.clone().unwrap_or_default(),
-                s.connections as i64,
-                s.first_seen,
-                s.last_seen,
-                serde_json::to_string(s).unwrap_or_default()
-            ])?;
-        }
-        let mut hint_stmt = tx.prepare(
-            "INSERT OR IGNORE INTO hints (pattern, added_at) VALUES (?1, datetime('now'))",
-        )?;
-        for h in hints {
-            hint_stmt.execute([&h.text])?;
-        }
-        let mut ep_stmt = tx.prepare(
-            "INSERT OR REPLACE INTO endpoints (host, method, path, requests, first_seen, last_seen, confidence, status, auth, pii)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )?;
-        for (host, t) in endpoints {
-            let s = &t.stats;
-            let status: BTreeMap<String, u64> =
-                s.status.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-            let kinds: Vec<&str> = s.pii_kinds().iter().map(|k| k.as_str()).collect();
-            ep_stmt.execute(params![
-                host,
-                t.method,
-                t.path(),
-                s.requests as i64,
-                crate::exchange::format_ts(s.first_seen),
-                crate::exchange::format_ts(s.last_seen),
-                t.confidence(),
-                serde_json::to_string(&status).unwrap_or_default(),
-                serde_json::to_string(&s.auth_schemes()).unwrap_or_default(),
-                serde_json::to_string(&kinds).unwrap_or_default(),
-            ])?;
-        }
+        let mut out = None;
+        let mut already = 0;
+        let run_ids = self.backend.write(&origins, &mut |stored, present| {
+            let here = |o: &String| present.contains(o) || o.starts_with(&own);
+            already = origins.iter().filter(|o| here(o)).count();
+            if already == origins.len() {
+                return Ok(None);
+            }
+            if already > 0 {
+                return Err(StoreError::Invalid {
+                    path: PathBuf::from(&source.name),
+                    why: format!(
+                        "{already} of its {} runs were merged into {} before, the others not; \
+                         its inventory sums them all and cannot be split, so merging it would \
+                         count those runs twice",
+                        origins.len(),
+                        self.name
+                    ),
+                });
+            }
+            let (merged, changes) = self.combine(stored, &delta, &config)?;
+            out = Some(merged);
+            Ok(Some(Write {
+                changes,
+                hints: source_hints.iter().map(|h| h.text.clone()).collect(),
+                runs: runs.clone(),
+            }))
+        })?;
+        Ok(match out {
+            None => MergedFrom::AlreadyMerged { runs: already },
+            Some(mut m) => {
+                m.run_ids = run_ids;
+                MergedFrom::Merged(m)
+            }
+        })
     }
-    Ok(())
-}
-
-fn write_run(tx: &Transaction<'_>, run: &RunRecord) -> rusqlite::Result<i64> {
-    let inputs: Vec<serde_json::Value> = run
-        .inputs
-        .iter()
-        .map(|(n, r)| serde_json::json!({"input": n, "result": r}))
-        .collect();
-    let errors: Vec<&String> = run
-        .inputs
-        .iter()
-        .filter(|(_, r)| r != "ok")
-        .map(|(_, r)| r)
-        .collect();
-    tx.execute(
-        "INSERT INTO runs (started_at, finished_at, specter_version, command, inputs, files, files_failed,
-            packets, bytes, exchanges, inventoried, tls_connections, skipped, stats, errors)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-        params![
-            run.started_at,
-            run.finished_at,
-            env!("CARGO_PKG_VERSION"),
-            run.command,
-            serde_json::to_string(&inputs).unwrap_or_default(),
-            run.stats.files as i64,
-            run.stats.files_failed as i64,
-            run.stats.packets as i64,
-            run.stats.bytes as i64,
-            run.observed.exchanges as i64,
-            run.observed.inventoried as i64,
-            run.observed.tls_connections as i64,
-            serde_json::to_string(&run.observed.skipped).unwrap_or_default(),
-            serde_json::to_string(&run.stats).unwrap_or_default(),
-            serde_json::to_string(&errors).unwrap_or_default(),
-        ],
-    )?;
-    Ok(tx.last_insert_rowid())
 }
