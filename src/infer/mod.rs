@@ -223,7 +223,7 @@ impl Inventory {
     pub fn merge(&mut self, other: Inventory, config: &Config) {
         for (h, t) in other.hosts {
             match self.hosts.get_mut(&h) {
-                Some(mine) => mine.merge(t, &config.hints),
+                Some(mine) => mine.merge(t, &config.hints, &config.template),
                 None => {
                     self.hosts.insert(h, t);
                 }

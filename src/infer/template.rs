@@ -336,6 +336,45 @@ impl<T: Mergeable> Node<T> {
         }
     }
 
+    /// Folds, with [`Fold::Cap`], every position below that holds more foldable words than
+    /// `max` (as insertion does when the word past the cap arrives); `capped` gets where.
+    fn fold_over_cap(
+        &mut self,
+        max: usize,
+        hints: &[Hint],
+        trail: &mut Vec<Seg>,
+        shown: &mut Vec<String>,
+        capped: &mut Vec<String>,
+    ) {
+        if self.fold.is_none()
+            && self.literals.len() > max
+            && self
+                .literals
+                .keys()
+                .filter(|k| foldable(hints, trail, k))
+                .count()
+                > max
+        {
+            self.fold_words(Fold::Cap, hints, trail);
+            let text: Vec<&str> = shown.iter().map(String::as_str).collect();
+            capped.push(shown_text(&text));
+        }
+        for (k, child) in self.literals.iter_mut() {
+            trail.push(Seg::Literal(k.clone()));
+            shown.push(k.clone());
+            child.fold_over_cap(max, hints, trail, shown, capped);
+            shown.pop();
+            trail.pop();
+        }
+        if let Some(p) = self.param.as_mut() {
+            trail.push(Seg::Param);
+            shown.push("{}".into());
+            p.node.fold_over_cap(max, hints, trail, shown, capped);
+            shown.pop();
+            trail.pop();
+        }
+    }
+
     /// Moves every foldable word child into the parameter child.
     pub fn fold_words(&mut self, why: Fold, hints: &[Hint], path: &mut Vec<Seg>) {
         self.fold = Some(self.fold.map_or(why, |f| f.min(why)));
@@ -489,10 +528,26 @@ impl<T: Mergeable> Tree<T> {
         node.methods.entry(method.to_string()).or_default()
     }
 
-    /// Merges another host tree into this one.
-    pub fn merge(&mut self, other: Tree<T>, hints: &[Hint]) {
+    /// Merges another host tree into this one. Where the two together hold more words at
+    /// a position than `limits.max_literals`, the words fold as one pass over both
+    /// trees' traffic would have folded them (the cap is a property of the words seen,
+    /// not of the order they came in).
+    pub fn merge(&mut self, other: Tree<T>, hints: &[Hint], limits: &Limits) {
         self.root.merge(other.root, hints, &mut Vec::new());
         self.folds.extend(other.folds);
+        let mut capped = Vec::new();
+        self.root.fold_over_cap(
+            limits.max_literals,
+            hints,
+            &mut Vec::new(),
+            &mut Vec::new(),
+            &mut capped,
+        );
+        for place in capped {
+            if !self.folds.contains(&(place.clone(), Fold::Cap)) {
+                self.folds.push((place, Fold::Cap));
+            }
+        }
         self.nodes = self.root.count();
     }
 
@@ -873,6 +928,32 @@ mod tests {
     }
 
     #[test]
+    fn merged_trees_fold_at_the_cap_as_one_pass_does() {
+        let l = Limits {
+            max_literals: 20,
+            ..Limits::default()
+        };
+        let paths: Vec<String> = (0..30).map(|i| format!("/tags/word{i}/items")).collect();
+        let mut whole: Tree<Count> = Tree::default();
+        let mut a: Tree<Count> = Tree::default();
+        let mut b: Tree<Count> = Tree::default();
+        for (i, p) in paths.iter().enumerate() {
+            whole.insert(p, "GET", &[], &l).0 += 1;
+            let half = if i % 2 == 0 { &mut a } else { &mut b };
+            half.insert(p, "GET", &[], &l).0 += 1;
+        }
+        assert!(
+            a.folds.is_empty() && b.folds.is_empty(),
+            "each half is under the cap"
+        );
+        a.merge(b, &[], &l);
+        assert_eq!(whole.folds, [("/tags".to_string(), Fold::Cap)]);
+        assert_eq!(a.folds, whole.folds);
+        assert_eq!(list(&a, &[], &l), list(&whole, &[], &l));
+        assert_eq!(a.templates(&[], &l), whole.templates(&[], &l));
+    }
+
+    #[test]
     fn result_does_not_depend_on_order() {
         let l = Limits {
             max_literals: 20,
@@ -914,9 +995,9 @@ mod tests {
             &l,
         );
         let mut ab = ta.clone();
-        ab.merge(tb.clone(), &[]);
+        ab.merge(tb.clone(), &[], &l);
         let mut ba = tb;
-        ba.merge(ta, &[]);
+        ba.merge(ta, &[], &l);
         assert_eq!(ab.root, ba.root);
         assert_eq!(ab.root, fwd.root);
     }
