@@ -9,3 +9,4 @@ mod inventory;
 mod protocols;
 mod reports;
 mod specs;
+mod tls;
