@@ -88,8 +88,8 @@ h2-prior-knowledge|nghttpd|-d tcp.port==$H2D_PORT,http2|57|0|nghttpd h2c: nghttp
 grpc|grpc|-d tcp.port==$GRPC_PORT,http2|6|0|python grpcio, one channel: GetProduct x2, ListProducts x2, server-streaming WatchPrices (5 messages), GetProduct NOT_FOUND
 websocket|ws|-d tcp.port==$WS_PORT,http|2|0|stdlib WebSocket: upgrade (101) + text/binary/ping/fragmented frames both ways + close; then a plain GET on a new connection
 tls-alpn|tls|-d tcp.port==$TLS_PORT,tls -o tls.keylog_file:tls-alpn.keylog -o http.desegment_body:FALSE|2|0|openssl s_server (ALPN h2,http/1.1): curl --http1.1 TLS 1.2 and TLS 1.3 (SNI api.test.internal, key log kept), s_client ALPN h2 without data
-tls12-nginx|nginx-tls|$TLSN_ARGS -o tls.keylog_file:tls12-nginx.keylog|18|0|TLS 1.2 to nginx: curl HTTP/1.1 (ECDHE-RSA-AES128-GCM), HTTP/2 (AES256-GCM-SHA384) and ChaCha20-Poly1305, openssl s_client full handshake then the session resumed (-sess_in)
-tls13-nginx|nginx-tls|$TLSN_ARGS -o tls.keylog_file:tls13-nginx.keylog|16|0|TLS 1.3 to nginx: curl HTTP/2 (AES-128-GCM, AES-256-GCM) and HTTP/1.1 (ChaCha20-Poly1305), openssl s_client resumed with a PSK, and a KeyUpdate (s_client 'k') before and between requests
+tls12-nginx|nginx-tls|$TLSN_ARGS -o tls.keylog_file:tls12-nginx.keylog|19|0|TLS 1.2 to nginx: curl HTTP/1.1 (ECDHE-RSA-AES128-GCM), HTTP/2 (AES256-GCM-SHA384) and ChaCha20-Poly1305, Basic auth, openssl s_client full handshake then the session resumed (-sess_in)
+tls13-nginx|nginx-tls|$TLSN_ARGS -o tls.keylog_file:tls13-nginx.keylog|17|0|TLS 1.3 to nginx: curl HTTP/2 (AES-128-GCM, AES-256-GCM) and HTTP/1.1 (ChaCha20-Poly1305), Basic auth, openssl s_client resumed with a PSK, and a KeyUpdate (s_client 'k') before and between requests
 shop-api-a|shop|-d tcp.port==$SHOP_PORT,http|2500|0|Flask shop API (34 routes, bearer/basic/api-key/cookie auth, PII): shop_api.py client seed 1, 2500 requests on 4 keep-alive connections with reconnects
 shop-api-b|shop|-d tcp.port==$SHOP_PORT,http|1500|0|the same Flask shop API: shop_api.py client seed 2, 1500 requests (other ids, every route again)
 "
@@ -653,6 +653,8 @@ cap_tls12_nginx() {
     "$base/api/v1/orders/7?expand=items" "$base/api/v1/events" "$base/api/v1/reports/summary" "$base/static/app.js" "$base/robots.txt" || return 1
   tls_curl "$kl" "${v12[@]}" --http2 --ciphers ECDHE-RSA-CHACHA20-POLY1305 "$base/api/v1/users" "$base/missing" || return 1
   tls_curl "$kl" "${v12[@]}" --http1.1 --ciphers ECDHE-RSA-CHACHA20-POLY1305 "$base/api/v1/reports/daily" "$base/index.html" || return 1
+  # Basic credentials, inside TLS: not a cleartext posture finding.
+  tls_curl "$kl" "${v12[@]}" --http1.1 -u alice:wonderland "$base/api/v1/users/7" || return 1
   # A full handshake, then the session resumed by id/ticket (abbreviated handshake).
   tls_s_client "$kl" /api/v1/users/2 -tls1_2 -sess_out "$WORK/tls/s12.pem"
   tls_s_client "$kl" /api/v1/users/3 -tls1_2 -sess_in "$WORK/tls/s12.pem"
@@ -669,6 +671,7 @@ cap_tls13_nginx() {
     "$base/api/v1/orders/3?expand=items" "$base/api/v1/events" "$base/static/app.js" || return 1
   tls_curl "$kl" --tlsv1.3 --http1.1 --tls13-ciphers TLS_CHACHA20_POLY1305_SHA256 \
     "$base/api/v1/reports/daily" "$base/robots.txt" "$base/nope" || return 1
+  tls_curl "$kl" --tlsv1.3 --http2 -u alice:wonderland "$base/api/v1/users/7" || return 1
   # PSK resumption from a saved session.
   tls_s_client "$kl" /api/v1/users/4 -tls1_3 -sess_out "$WORK/tls/s13.pem"
   tls_s_client "$kl" /api/v1/users/5 -tls1_3 -sess_in "$WORK/tls/s13.pem"
