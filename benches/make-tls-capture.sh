@@ -133,7 +133,7 @@ while :; do
   (( $(date +%s) - start >= MAX_SECONDS )) && { echo "time bound reached" >&2; break; }
   sleep 1
 done
-for p in "${LOOPS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+for p in "${LOOPS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
 LOOPS=()
 sleep 1
 kill -INT "$TCPDUMP_PID"; wait "$TCPDUMP_PID" || true; TCPDUMP_PID=""
