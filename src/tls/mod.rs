@@ -426,6 +426,8 @@ impl Connection {
         if matches!(self.decrypt, Decrypt::Undecided) {
             let why = if self.info.client_hello.is_none() {
                 Why::Midstream
+            } else if self.notes.contains(&Note::Gap) {
+                Why::Gap
             } else {
                 Why::NoKey
             };
