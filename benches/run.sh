@@ -6,7 +6,7 @@
 #   PROTO=h2 benches/run.sh [CAPTURE] # default /work/bench-data/h2c-api.pcap
 #
 # ENVIRONMENT
-#   PROTO=h1          h1 | h2: what the capture carries; picks the default capture, tshark's
+#   PROTO=h1          h1 | h2 | tls (HTTPS with its key log, make-tls-capture.sh): what the capture carries; picks the default capture, tshark's
 #                     decode-as port and tshark's display filter and fields:
 #                       h1: -d tcp.port==18090,http  -Y http.request
 #                           -T fields -e http.request.method -e http.host -e http.request.uri
@@ -59,7 +59,16 @@ case "$PROTO" in
       TSHARK_FILTER=(-Y http2.headers.method -T fields -e http2.headers.method
                      -e http2.headers.authority -e http2.headers.path)
       TSHARK_LABEL="tshark -Y http2.headers.method" ;;
-  *) printf 'PROTO must be h1 or h2, got %s\n' "$PROTO" >&2; exit 2 ;;
+  # TLS with keys (make-tls-capture.sh): both tools decrypt with the key log beside the
+  # capture (SPECTER_ARGS/TSHARK_ARGS default to it), HTTP/1.1 and HTTP/2 requests.
+  tls) DEFAULT_CAPTURE=/work/bench-data/tls-api.pcap
+      TLS_KEYLOG="${TLS_KEYLOG:-${1:-$DEFAULT_CAPTURE}}"; TLS_KEYLOG="${TLS_KEYLOG%.pcap}.keylog"
+      DEFAULT_TSHARK_ARGS="-d tcp.port==18092,tls -o tls.keylog_file:$TLS_KEYLOG"
+      SPECTER_ARGS="${SPECTER_ARGS:---keylog $TLS_KEYLOG}"
+      TSHARK_FILTER=(-Y "http.request || http2.headers.method" -T fields -e http.request.method
+                     -e http2.headers.method -e http.request.uri -e http2.headers.path)
+      TSHARK_LABEL="tshark -o tls.keylog_file -Y http.request||http2" ;;
+  *) printf 'PROTO must be h1, h2 or tls, got %s\n' "$PROTO" >&2; exit 2 ;;
 esac
 CAPTURE="${1:-$DEFAULT_CAPTURE}"
 RUNS="${RUNS:-3}"

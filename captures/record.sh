@@ -20,6 +20,12 @@
 #        tls          openssl s_server -www -alpn h2,http/1.1 on 18085 (self-signed cert for
 #                     api.test.internal made on the fly)
 #        shop         shop_api.py serve on 18086 (Flask app, 34 routes, keep-alive WSGI gateway)
+#        nginx-tls    nginx on 18087 with TLS 1.2 and 1.3 (ALPN h2 and http/1.1, session
+#                     tickets, self-signed cert for api.test.internal), /api/ proxied to
+#                     api_server.py on 18081 (only 18087 is recorded); clients curl and
+#                     openssl s_client write the session keys to <name>.keylog, and
+#                     <name>-dsb.pcapng is the capture with those keys injected
+#                     (editcap --inject-secrets)
 #   2. starts `tcpdump -i lo -s 0 -B 65536 -U -w ... 'tcp port P ...'` on only that capture's ports
 #      (18080/18081 for none/h1/h2c, the one port above otherwise) and waits until it is
 #      listening, so other loopback traffic never gets in;
@@ -63,6 +69,8 @@ WS_PORT=18084     # ws_echo.py
 TLS_PORT=18085    # openssl s_server
 TLS_HOST=api.test.internal
 SHOP_PORT=18086   # shop_api.py (Flask)
+TLSN_PORT=18087   # nginx with TLS (nginx-tls captures)
+TLSN_ARGS="-d tcp.port==$TLSN_PORT,tls -o http.desegment_body:FALSE"
 H2D="http://$ADDR:$H2D_PORT"
 
 # name | servers (none/h1/h2c/nghttpd/grpc/ws/tls/shop, see above) | tshark args | expected TSV rows |
@@ -80,6 +88,8 @@ h2-prior-knowledge|nghttpd|-d tcp.port==$H2D_PORT,http2|57|0|nghttpd h2c: nghttp
 grpc|grpc|-d tcp.port==$GRPC_PORT,http2|6|0|python grpcio, one channel: GetProduct x2, ListProducts x2, server-streaming WatchPrices (5 messages), GetProduct NOT_FOUND
 websocket|ws|-d tcp.port==$WS_PORT,http|2|0|stdlib WebSocket: upgrade (101) + text/binary/ping/fragmented frames both ways + close; then a plain GET on a new connection
 tls-alpn|tls|-d tcp.port==$TLS_PORT,tls -o tls.keylog_file:tls-alpn.keylog -o http.desegment_body:FALSE|2|0|openssl s_server (ALPN h2,http/1.1): curl --http1.1 TLS 1.2 and TLS 1.3 (SNI api.test.internal, key log kept), s_client ALPN h2 without data
+tls12-nginx|nginx-tls|$TLSN_ARGS -o tls.keylog_file:tls12-nginx.keylog|19|0|TLS 1.2 to nginx: curl HTTP/1.1 (ECDHE-RSA-AES128-GCM), HTTP/2 (AES256-GCM-SHA384) and ChaCha20-Poly1305, Basic auth, openssl s_client full handshake then the session resumed (-sess_in)
+tls13-nginx|nginx-tls|$TLSN_ARGS -o tls.keylog_file:tls13-nginx.keylog|17|0|TLS 1.3 to nginx: curl HTTP/2 (AES-128-GCM, AES-256-GCM) and HTTP/1.1 (ChaCha20-Poly1305), Basic auth, openssl s_client resumed with a PSK, and a KeyUpdate (s_client 'k') before and between requests
 shop-api-a|shop|-d tcp.port==$SHOP_PORT,http|2500|0|Flask shop API (34 routes, bearer/basic/api-key/cookie auth, PII): shop_api.py client seed 1, 2500 requests on 4 keep-alive connections with reconnects
 shop-api-b|shop|-d tcp.port==$SHOP_PORT,http|1500|0|the same Flask shop API: shop_api.py client seed 2, 1500 requests (other ids, every route again)
 "
@@ -114,6 +124,7 @@ ports_of_mode() {  # ports a capture's servers listen on (= the ports tcpdump re
     ws) echo "$WS_PORT" ;;
     tls) echo "$TLS_PORT" ;;
     shop) echo "$SHOP_PORT" ;;
+    nginx-tls) echo "$TLSN_PORT" ;;
   esac
 }
 pkg_of_tool() {  # Debian package (or pip hint) providing a tool
@@ -134,6 +145,7 @@ for n in "${SELECTED[@]}"; do
     grpc) NEED_GRPCIO=1 ;;
     shop) NEED_FLASK=1 ;;
     tls) need+=(openssl) ;;
+    nginx-tls) need+=(openssl nginx editcap) ;;
   esac
   [ "$n" = load-wrk ] && need+=(wrk)
 done
@@ -328,9 +340,16 @@ sys.exit(0 if len(codes) == len(paths) else 1)
 EOF
 }
 
-write_nginx_conf() {  # $1 = h1 | h2c
+write_nginx_conf() {  # $1 = h1 | h2c | tls
   local listen="listen $ADDR:$WEB_PORT;"
   [ "$1" = h2c ] && listen="listen $ADDR:$WEB_PORT http2;"
+  if [ "$1" = tls ]; then
+    listen="listen $ADDR:$TLSN_PORT ssl http2;
+    ssl_certificate $WORK/tls/cert.pem; ssl_certificate_key $WORK/tls/key.pem;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_ciphers ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305;
+    ssl_session_cache shared:tls:1m; ssl_session_tickets on;"
+  fi
   cat >"$WORK/nginx/nginx.conf" <<EOF
 daemon off;
 master_process off;
@@ -384,6 +403,18 @@ EOF
 }
 
 # ---------------------------------------------------------------------------- servers
+start_nginx_tls() {  # nginx with TLS on $TLSN_PORT, fresh self-signed cert
+  mkdir -p "$WORK/tls"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" \
+    -subj "/CN=$TLS_HOST" -addext "subjectAltName=DNS:$TLS_HOST" >/dev/null 2>&1 || die "openssl req failed"
+  write_nginx_conf tls
+  nginx -t -q -p "$WORK/nginx/" -c "$WORK/nginx/nginx.conf" -e "$WORK/logs/nginx.err" \
+    >"$WORK/logs/nginx-t.err" 2>&1 || { cat "$WORK/logs/nginx-t.err" >&2; die "nginx config test failed"; }
+  nginx -p "$WORK/nginx/" -c "$WORK/nginx/nginx.conf" -e "$WORK/logs/nginx.err" \
+    >"$WORK/logs/nginx.out" 2>&1 &
+  NGINX_PID=$!
+  wait_http "https://$ADDR:$TLSN_PORT/nginx-health" -k || die "nginx (TLS) did not come up on $ADDR:$TLSN_PORT"
+}
 wait_http() {  # $1 url, [$2 extra curl flag]; up to ~10 s
   local i
   for i in $(seq 1 100); do
@@ -598,6 +629,62 @@ cap_tls_alpn() {  # key log of every connection -> tls-alpn.keylog next to the c
   printf '%s\n' "$out" | grep -q '^ALPN protocol: h2'
 }
 
+# TLS to nginx: every client writes its session keys to $WORK/out/<name>.keylog.
+tls_curl() {  # $1 keylog, rest: curl options and URLs
+  local kl="$1"; shift
+  SSLKEYLOGFILE="$kl" curl "${CO[@]}" -k --resolve "$TLS_HOST:$TLSN_PORT:$ADDR" "$@"
+}
+tls_s_client() {  # $1 keylog, $2 request path, rest: s_client options; one GET, then close
+  local kl="$1" path="$2"; shift 2
+  # stdin stays open until the response is in: s_client closes at end of input.
+  { sleep 0.3; printf 'GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$path" "$TLS_HOST"; sleep 1; } |
+    timeout 20 openssl s_client -connect "$ADDR:$TLSN_PORT" -servername "$TLS_HOST" -keylogfile "$kl" "$@" 2>&1 |
+    grep -E '^(HTTP/|New, |Reused, |Protocol)' | sed 's/^/  s_client: /' >&2
+}
+cap_tls12_nginx() {
+  local kl="$WORK/out/tls12-nginx.keylog" base="https://$TLS_HOST:$TLSN_PORT"
+  local -a v12=(--tlsv1.2 --tls-max 1.2)
+  : >"$kl"
+  tls_curl "$kl" "${v12[@]}" --http1.1 --ciphers ECDHE-RSA-AES128-GCM-SHA256 \
+    "$base/" "$base/static/style.css" "$base/api/v1/users?limit=2" "$base/api/v1/users/1" "$base/api/v1/users/999" || return 1
+  tls_curl "$kl" "${v12[@]}" --http1.1 --ciphers ECDHE-RSA-AES128-GCM-SHA256 \
+    -H 'Content-Type: application/json' --data-binary @"$WORK/data/user-bio.json" "$base/api/v1/users" || return 1
+  tls_curl "$kl" "${v12[@]}" --http2 --ciphers ECDHE-RSA-AES256-GCM-SHA384 \
+    "$base/api/v1/orders/7?expand=items" "$base/api/v1/events" "$base/api/v1/reports/summary" "$base/static/app.js" "$base/robots.txt" || return 1
+  tls_curl "$kl" "${v12[@]}" --http2 --ciphers ECDHE-RSA-CHACHA20-POLY1305 "$base/api/v1/users" "$base/missing" || return 1
+  tls_curl "$kl" "${v12[@]}" --http1.1 --ciphers ECDHE-RSA-CHACHA20-POLY1305 "$base/api/v1/reports/daily" "$base/index.html" || return 1
+  # Basic credentials, inside TLS: not a cleartext posture finding.
+  tls_curl "$kl" "${v12[@]}" --http1.1 -u alice:wonderland "$base/api/v1/users/7" || return 1
+  # A full handshake, then the session resumed by id/ticket (abbreviated handshake).
+  tls_s_client "$kl" /api/v1/users/2 -tls1_2 -sess_out "$WORK/tls/s12.pem"
+  tls_s_client "$kl" /api/v1/users/3 -tls1_2 -sess_in "$WORK/tls/s12.pem"
+  tls_s_client "$kl" /api/v1/orders/1 -tls1_2 -sess_in "$WORK/tls/s12.pem"
+}
+cap_tls13_nginx() {
+  local kl="$WORK/out/tls13-nginx.keylog" base="https://$TLS_HOST:$TLSN_PORT"
+  : >"$kl"
+  tls_curl "$kl" --tlsv1.3 --http2 --tls13-ciphers TLS_AES_128_GCM_SHA256 \
+    "$base/" "$base/static/style.css" "$base/api/v1/users?limit=3" "$base/api/v1/users/2" "$base/api/v1/users/404" || return 1
+  tls_curl "$kl" --tlsv1.3 --http2 --tls13-ciphers TLS_AES_128_GCM_SHA256 \
+    -H 'Content-Type: application/json' --data-binary @"$WORK/data/user-bio.json" "$base/api/v1/users" || return 1
+  tls_curl "$kl" --tlsv1.3 --http2 --tls13-ciphers TLS_AES_256_GCM_SHA384 \
+    "$base/api/v1/orders/3?expand=items" "$base/api/v1/events" "$base/static/app.js" || return 1
+  tls_curl "$kl" --tlsv1.3 --http1.1 --tls13-ciphers TLS_CHACHA20_POLY1305_SHA256 \
+    "$base/api/v1/reports/daily" "$base/robots.txt" "$base/nope" || return 1
+  tls_curl "$kl" --tlsv1.3 --http2 -u alice:wonderland "$base/api/v1/users/7" || return 1
+  # PSK resumption from a saved session.
+  tls_s_client "$kl" /api/v1/users/4 -tls1_3 -sess_out "$WORK/tls/s13.pem"
+  tls_s_client "$kl" /api/v1/users/5 -tls1_3 -sess_in "$WORK/tls/s13.pem"
+  # KeyUpdate: 'k' on its own line makes s_client send one (and ask nginx for one too),
+  # then a request, then another update and a second request on the same connection.
+  { sleep 0.3; printf 'k\n'; sleep 0.3
+    printf 'GET /api/v1/users/6 HTTP/1.1\r\nHost: %s\r\n\r\n' "$TLS_HOST"; sleep 0.5
+    printf 'k\n'; sleep 0.3
+    printf 'GET /api/v1/orders/2 HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$TLS_HOST"; sleep 1; } |
+    timeout 20 openssl s_client -connect "$ADDR:$TLSN_PORT" -servername "$TLS_HOST" -keylogfile "$kl" -tls1_3 2>&1 |
+    grep -E '^(HTTP/|KEYUPDATE)' | sed 's/^/  s_client: /' >&2
+}
+
 shop_client() {  # $1 name, $2 seed, $3 requests: the generator, then the route table
   local name="$1"
   timeout 120 python3 "$HERE/shop_api.py" client "$SHOP_PORT" "$2" "$3" "$WORK/out/$name.secrets.txt" || return 1
@@ -643,6 +730,7 @@ record() {  # $1 name
     ws) start_ws ;;
     tls) start_tls ;;
     shop) start_shop ;;
+    nginx-tls) start_api; start_nginx_tls ;;
     *) die "capture $name: unknown server mode '$mode'" ;;
   esac
   filter="$(ports_of_mode "$mode" | awk '{for (i = 1; i <= NF; i++) printf "%stcp port %s", (i > 1 ? " or " : ""), $i}')"
@@ -669,6 +757,10 @@ record() {  # $1 name
     [ -e "$f" ] || continue
     mv "$f" "$HERE/"; chmod 644 "$HERE/$(basename "$f")"
   done
+  if [ "$mode" = nginx-tls ]; then   # the same capture with its keys inside (pcapng DSB)
+    editcap --inject-secrets "tls,$HERE/$name.keylog" "$HERE/$name.pcap" "$HERE/$name-dsb.pcapng"
+    chmod 644 "$HERE/$name-dsb.pcapng"
+  fi
   if [ "$WANT_TSV" = 1 ]; then
     gt_run "$HERE/$name.pcap" "$args" >"$HERE/$name.requests.tsv.tmp"
     mv "$HERE/$name.requests.tsv.tmp" "$HERE/$name.requests.tsv"

@@ -9,6 +9,11 @@
 #   hpack:   the header blocks of each connection direction in a row, and a few alone
 #   tls_hello: ClientHello/ServerHello/Certificate bodies, and handshake record streams
 #            (client records, then server records, padded to equal length)
+#   tls_record: whole TLS connections with their keys (captures with a .keylog beside them):
+#            the key log lines of the connection's client random, then the payloads in
+#            capture order as the target's chunks; a variant with a gap
+#   keylog:  the key logs themselves, cut into pieces, with broken lines mixed in, and TLS
+#            record streams
 #   pii:     strings that hold (or nearly hold) each kind of sensitive data
 #   spec:    the project's specs and a hints file
 #   diff:    two small specs (3.0 YAML, 2.0 JSON) serving the infer conversations' host and
@@ -26,7 +31,7 @@ CAPTURE_DIRS=(/work/shared/captures "$FUZZ_DIR/../captures")
 MAX_CAPTURE=$((1024 * 1024))   # bigger files are truncated
 HEAD_BYTES=$((64 * 1024))
 
-mkdir -p "$CORPUS"/{capture,decode,http1,tcp,http2,hpack,tls_hello,pii,schema,infer,spec,diff}
+mkdir -p "$CORPUS"/{capture,decode,http1,tcp,http2,hpack,tls_hello,tls_record,keylog,pii,schema,infer,spec,diff}
 
 mapfile -t FILES < <(find "${CAPTURE_DIRS[@]}" -type f \( -name '*.pcap' -o -name '*.pcapng' \) 2>/dev/null | sort)
 echo "found ${#FILES[@]} capture files" >&2
@@ -657,6 +662,71 @@ for name in sorted(os.listdir(src), key=lambda n: (not written(n), n))[:40]:
 print(f"diff: {n} seeds", file=sys.stderr)
 PY
 
-for t in capture decode http1 tcp http2 hpack tls_hello pii schema infer spec diff; do
+# --- tls_record, keylog ------------------------------------------------------------------
+python3 - "$CORPUS/tls_record" "$CORPUS/keylog" /work/shared/captures/tls "$FUZZ_DIR/../captures" <<'PY'
+import hashlib, os, struct, subprocess, sys
+
+rec_out, kl_out, dirs = sys.argv[1], sys.argv[2], sys.argv[3:]
+MAX_SEED = 200000
+counts = [0, 0]
+
+def write(d, seed, i):
+    with open(os.path.join(d, hashlib.sha1(seed).hexdigest()), 'wb') as fh:
+        fh.write(seed)
+    counts[i] += 1
+
+for d in dirs:
+    if not os.path.isdir(d):
+        continue
+    for name in sorted(os.listdir(d)):
+        if not name.endswith('.keylog'):
+            continue
+        keylog = os.path.join(d, name)
+        cap = keylog[:-len('.keylog')] + '.pcap'
+        if not os.path.exists(cap):
+            continue
+        lines = open(keylog, 'rb').read().splitlines()
+        # keylog seeds: whole, in pieces, with broken lines
+        write(kl_out, b'\n'.join(lines) + b'\n', 1)
+        for i in range(0, len(lines), 4):
+            write(kl_out, b'\n'.join(lines[i:i + 4]), 1)
+        write(kl_out, b'CLIENT_RANDOM zz 00\n# comment\n\n' + b'\n'.join(lines[:3]) + b'\nRSA 00 11\n', 1)
+        try:
+            rows = subprocess.run(
+                ['tshark', '-r', cap, '-T', 'fields', '-e', 'tcp.stream', '-e', 'tcp.srcport',
+                 '-e', 'tcp.payload', '-Y', 'tcp.len > 0'],
+                capture_output=True, check=True).stdout.decode().splitlines()
+        except (OSError, subprocess.CalledProcessError):
+            print(f"tls_record: tshark failed on {cap}, skipped", file=sys.stderr)
+            continue
+        streams = {}
+        for row in rows:
+            parts = row.split('\t')
+            if len(parts) < 3 or not parts[2]:
+                continue
+            streams.setdefault(parts[0], []).append((parts[1], bytes.fromhex(parts[2].replace(':', ''))))
+        for sid, msgs in streams.items():
+            client = msgs[0][0]
+            first = msgs[0][1]
+            if len(first) < 43 or first[0] != 22:
+                continue
+            # the client random: record header 5, handshake header 4, version 2
+            random_hex = first[11:43].hex().encode()
+            keys = b'\n'.join(l for l in lines if random_hex in l.lower())
+            for gap in (False, True):
+                seed = bytearray(struct.pack('>H', len(keys)) + keys)
+                for k, (port, payload) in enumerate(msgs):
+                    side = 0 if port == client else 0x80
+                    ctl = side | (0x40 if gap and k == len(msgs) // 2 else 0)
+                    if len(seed) + 3 + len(payload) > MAX_SEED:
+                        break
+                    seed += bytes([ctl]) + struct.pack('>H', len(payload)) + payload
+                write(rec_out, bytes(seed), 0)
+            # the record stream alone, for the keylog target's record reader
+            write(kl_out, b''.join(p for port, p in msgs if port == client)[:20000], 1)
+print(f"tls_record: {counts[0]} seeds, keylog: {counts[1]} seeds", file=sys.stderr)
+PY
+
+for t in capture decode http1 tcp http2 hpack tls_hello tls_record keylog pii schema infer spec diff; do
     printf '%-8s %5d files\n' "$t" "$(find "$CORPUS/$t" -type f | wc -l)"
 done

@@ -32,7 +32,7 @@ impl Connection {
     fn data(&mut self, info: &FlowInfo, side: Side, ts: Timestamp, bytes: &[u8], ctx: &mut Ctx) {
         match self {
             Connection::Http2(h2) => h2.data(info, side, ts, bytes, ctx),
-            Connection::Tls(t) => t.data(side, ts, bytes),
+            Connection::Tls(t) => t.data(info, side, ts, bytes, ctx),
             Connection::Http1(h1) => {
                 let used = h1.data(info, side, ts, bytes, ctx);
                 let Some(switch) = h1.take_switch() else {
@@ -43,10 +43,10 @@ impl Connection {
                     for s in [Side::A, Side::B] {
                         let held = &switch.buffered[s as usize];
                         if !held.is_empty() {
-                            t.data(s, ts, held);
+                            t.data(info, s, ts, held, ctx);
                         }
                     }
-                    t.data(side, ts, &bytes[used..]);
+                    t.data(info, side, ts, &bytes[used..], ctx);
                     *self = Connection::Tls(Box::new(t));
                     return;
                 }

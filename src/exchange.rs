@@ -195,6 +195,8 @@ pub enum Note {
     Reset,
     /// HTTP/2: the server pushed this exchange (PUSH_PROMISE).
     ServerPush,
+    /// The exchange was read from a TLS connection decrypted with its session keys.
+    Decrypted,
 }
 
 impl Note {
@@ -215,6 +217,7 @@ impl Note {
             Note::HpackDesync => "hpack_desync",
             Note::Reset => "reset",
             Note::ServerPush => "server_push",
+            Note::Decrypted => "decrypted",
         }
     }
 }
@@ -457,6 +460,9 @@ pub struct TlsLine {
     pub cert_not_after: Option<String>,
     pub client_bytes: u64,
     pub server_bytes: u64,
+    /// Why the connection was not looked into: `no_key`, `resumed_no_key`,
+    /// `unsupported_suite`, `bad_key`, `bad_tag`, `record_too_long`, `midstream`, `gap`.
+    pub not_decrypted: Option<&'static str>,
 }
 
 /// A TLS version number as people write it (`1.3`).
@@ -488,6 +494,7 @@ impl From<&crate::tls::TlsInfo> for TlsLine {
             cert_not_after: cert.map(|c| format_ts(c.not_after.saturating_mul(1_000_000_000))),
             client_bytes: t.bytes[0],
             server_bytes: t.bytes[1],
+            not_decrypted: t.not_decrypted,
         }
     }
 }

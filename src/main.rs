@@ -21,6 +21,7 @@ use specter::report::findings::{self, ReportFormat};
 use specter::report::{endpoints, openapi};
 use specter::stats::Stats;
 use specter::store::MergedFrom;
+use specter::tls::keylog::KeyLog;
 
 /// Exit codes (DESIGN.md): 0 clean, 1 findings matched --fail-on, 2 usage or input error.
 mod exit {
@@ -56,6 +57,11 @@ enum Command {
         /// exchange; field names are stable).
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// TLS session keys in the NSS key log format (what SSLKEYLOGFILE makes browsers,
+        /// curl and OpenSSL write): TLS connections with keys are decrypted and their HTTP
+        /// read. Secrets embedded in pcapng files are used without it.
+        #[arg(long, value_name = "FILE")]
+        keylog: Option<PathBuf>,
         /// Print counters of what was seen and what was skipped (and why) to stderr.
         #[arg(long)]
         stats: bool,
@@ -86,6 +92,11 @@ enum Command {
         /// names (`/pets/{petId}`). Not stored: give them again to later runs.
         #[arg(long, value_name = "FILE")]
         spec: Vec<PathBuf>,
+        /// TLS session keys in the NSS key log format (what SSLKEYLOGFILE makes browsers,
+        /// curl and OpenSSL write): TLS connections with keys are decrypted and their HTTP
+        /// read. Secrets embedded in pcapng files are used without it.
+        #[arg(long, value_name = "FILE")]
+        keylog: Option<PathBuf>,
         /// Print counters of what was seen and what was skipped (and why) to stderr.
         #[arg(long)]
         stats: bool,
@@ -152,6 +163,11 @@ enum Command {
         /// Capture files, folders, or `-` for standard input.
         #[arg(required = true, value_name = "PCAP")]
         paths: Vec<PathBuf>,
+        /// TLS session keys in the NSS key log format (what SSLKEYLOGFILE makes browsers,
+        /// curl and OpenSSL write): TLS connections with keys are decrypted and their HTTP
+        /// read. Secrets embedded in pcapng files are used without it.
+        #[arg(long, value_name = "FILE")]
+        keylog: Option<PathBuf>,
         #[command(flatten)]
         report: ReportArgs,
     },
@@ -257,15 +273,24 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Exchanges {
             paths,
             format,
+            keylog,
             stats,
-        } => exchanges(&paths, format, stats),
+        } => exchanges(&paths, format, keylog.as_deref(), stats),
         Command::Analyze {
             paths,
             db,
             hints,
             spec,
+            keylog,
             stats,
-        } => analyze(&paths, &db.db, hints.as_deref(), &spec, stats),
+        } => analyze(
+            &paths,
+            &db.db,
+            hints.as_deref(),
+            &spec,
+            keylog.as_deref(),
+            stats,
+        ),
         Command::Endpoints {
             db,
             format,
@@ -276,7 +301,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             export_openapi(&db.db, output.as_deref(), host.as_deref())
         }
         Command::Diff { db, report } => diff(&db.db, &report),
-        Command::Ci { paths, report } => ci(&paths, &report),
+        Command::Ci {
+            paths,
+            keylog,
+            report,
+        } => ci(&paths, keylog.as_deref(), &report),
         Command::Merge { from, into } => merge(&from, &into),
         Command::Prune { db, runs_before } => prune(&db.db, &runs_before),
     }
@@ -315,6 +344,7 @@ struct Batch {
 fn run_inputs(
     paths: &[PathBuf],
     config: Config,
+    keylog: Option<&Path>,
     sink: &mut dyn FnMut(Exchange) -> io::Result<()>,
 ) -> anyhow::Result<Batch> {
     let (inputs, errors) = inputs::expand(paths);
@@ -322,6 +352,22 @@ fn run_inputs(
         stats: Stats::default(),
         failed: !errors.is_empty(),
         results: Vec::new(),
+    };
+    let keylog = match keylog {
+        Some(file) => {
+            let log = KeyLog::open(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            if let Some((line, why)) = log.bad_lines.first() {
+                eprintln!(
+                    "specter: {}: {} lines not read (the first at line {line}: {})",
+                    file.display(),
+                    log.bad,
+                    why.as_str()
+                );
+            }
+            batch.stats.tls_keylog_bad_lines += log.bad;
+            Some(std::sync::Arc::new(log))
+        }
+        None => None,
     };
     for e in &errors {
         eprintln!("specter: {e}");
@@ -348,9 +394,21 @@ fn run_inputs(
             }
         };
         let (stats, result) = match input {
-            Input::Stdin => pipeline::run_capture(io::stdin(), config, &mut each, &mut on_progress),
+            Input::Stdin => pipeline::run_capture_with_keys(
+                io::stdin(),
+                config,
+                keylog.clone(),
+                &mut each,
+                &mut on_progress,
+            ),
             Input::File(path) => match std::fs::File::open(path) {
-                Ok(f) => pipeline::run_capture(f, config, &mut each, &mut on_progress),
+                Ok(f) => pipeline::run_capture_with_keys(
+                    f,
+                    config,
+                    keylog.clone(),
+                    &mut each,
+                    &mut on_progress,
+                ),
                 Err(e) => {
                     eprintln!("specter: {name}: {e}");
                     batch.failed = true;
@@ -383,7 +441,12 @@ fn run_inputs(
     Ok(batch)
 }
 
-fn exchanges(paths: &[PathBuf], format: Format, show_stats: bool) -> anyhow::Result<u8> {
+fn exchanges(
+    paths: &[PathBuf],
+    format: Format,
+    keylog: Option<&Path>,
+    show_stats: bool,
+) -> anyhow::Result<u8> {
     let stdout = io::stdout().lock();
     let mut writer = ExchangeWriter::new(io::BufWriter::with_capacity(1 << 16, stdout), format);
     let config = Config {
@@ -394,7 +457,7 @@ fn exchanges(paths: &[PathBuf], format: Format, show_stats: bool) -> anyhow::Res
         },
         ..Config::default()
     };
-    let batch = run_inputs(paths, config, &mut |ex| writer.write(&ex))?;
+    let batch = run_inputs(paths, config, keylog, &mut |ex| writer.write(&ex))?;
     writer.flush()?;
     if show_stats {
         let mut err = io::stderr().lock();
@@ -423,6 +486,7 @@ fn analyze(
     db: &Path,
     hints: Option<&Path>,
     specs: &[PathBuf],
+    keylog: Option<&Path>,
     show_stats: bool,
 ) -> anyhow::Result<u8> {
     let (mut analysis, spec_errors) = Analysis::open(db, hints, specs)?;
@@ -431,7 +495,7 @@ fn analyze(
     for e in &spec_errors {
         eprintln!("specter: {e}");
     }
-    let batch = run_inputs(paths, analysis_pipeline(), &mut |ex| {
+    let batch = run_inputs(paths, analysis_pipeline(), keylog, &mut |ex| {
         analysis.observe(&ex);
         Ok(())
     })?;
@@ -658,7 +722,7 @@ fn diff(db: &Path, args: &ReportArgs) -> anyhow::Result<u8> {
     finish_report(&outcome, args)
 }
 
-fn ci(paths: &[PathBuf], args: &ReportArgs) -> anyhow::Result<u8> {
+fn ci(paths: &[PathBuf], keylog: Option<&Path>, args: &ReportArgs) -> anyhow::Result<u8> {
     let opts = args.options(FailOn::CI_DEFAULT)?;
     let mut config = infer::Config {
         salt: specter::store::new_salt().into_bytes(),
@@ -672,7 +736,7 @@ fn ci(paths: &[PathBuf], args: &ReportArgs) -> anyhow::Result<u8> {
     }
     let mut inv = Inventory::default();
     let mut observed = Observed::default();
-    let batch = run_inputs(paths, analysis_pipeline(), &mut |ex| {
+    let batch = run_inputs(paths, analysis_pipeline(), keylog, &mut |ex| {
         inv.observe(&ex, &config, &mut observed);
         Ok(())
     })?;

@@ -8,8 +8,10 @@ progress. Memory stays bounded: the reorder buffer releases its oldest entries p
 [`Config::max_reorder`] even if that bends the order.
 */
 
+use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 
 use crate::app::Connection;
 use crate::decode::{defrag, Decoder};
@@ -18,6 +20,10 @@ use crate::http1;
 use crate::source::Packet;
 use crate::stats::Stats;
 use crate::tcp::{self, FlowTable};
+use crate::tls::keylog::{KeyLog, Keys};
+
+/// The secrets type of a pcapng Decryption Secrets Block holding an NSS key log.
+pub const DSB_TLS_KEY_LOG: u32 = 0x544c_534b;
 
 /// Every limit of the pipeline.
 #[derive(Debug, Clone, Copy)]
@@ -115,6 +121,21 @@ impl Analyzer {
         self.release(sink, false);
     }
 
+    /// The TLS session keys used to decrypt (a sensor refreshes the key log through it).
+    pub fn keys_mut(&mut self) -> &mut Keys {
+        &mut self.ctx.keys
+    }
+
+    /// Takes secrets embedded in the capture (a pcapng Decryption Secrets Block); other
+    /// secret types than a TLS key log are ignored.
+    pub fn secrets(&mut self, kind: u32, data: &[u8]) {
+        if kind == DSB_TLS_KEY_LOG {
+            // The block is padded to 32 bits with zero bytes.
+            let end = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+            self.ctx.keys.embedded.add_text(&data[..end]);
+        }
+    }
+
     /// Ends the input: closes every flow and releases every exchange.
     pub fn finish(&mut self, sink: &mut dyn FnMut(Exchange)) {
         self.flows.finish(&mut self.ctx);
@@ -158,6 +179,7 @@ impl Analyzer {
         s.tcp_buffer_overflows = t.assembler.overflows;
         s.tcp_overlap_conflicts = t.assembler.conflicts;
         s.tcp_payload_bytes = t.assembler.delivered;
+        s.tls_keylog_bad_lines += self.ctx.keys.embedded.bad;
         s
     }
 }
@@ -170,13 +192,29 @@ pub fn run_capture<R: std::io::Read + Send>(
     sink: &mut dyn FnMut(Exchange),
     on_progress: &mut dyn FnMut(u64),
 ) -> (Stats, Result<(), crate::source::CaptureError>) {
+    run_capture_with_keys(reader, config, None, sink, on_progress)
+}
+
+/// [`run_capture`] with a TLS key log (`--keylog`) shared by every capture of a run.
+/// Secrets embedded in the capture (pcapng) are used with or without it.
+pub fn run_capture_with_keys<R: std::io::Read + Send>(
+    reader: R,
+    config: Config,
+    keylog: Option<Arc<KeyLog>>,
+    sink: &mut dyn FnMut(Exchange),
+    on_progress: &mut dyn FnMut(u64),
+) -> (Stats, Result<(), crate::source::CaptureError>) {
     let mut analyzer = Analyzer::new(config);
+    analyzer.ctx.keys = Keys::with_file(keylog);
+    // Packets and secrets come from one reader, interleaved as in the file.
+    let cell = RefCell::new(analyzer);
     let result = crate::source::read_capture(
         reader,
-        |p| analyzer.packet(p, sink),
-        |_secrets| {},
+        |p| cell.borrow_mut().packet(p, sink),
+        |secrets| cell.borrow_mut().secrets(secrets.kind, &secrets.data),
         on_progress,
     );
+    let mut analyzer = cell.into_inner();
     analyzer.finish(sink);
     let mut stats = analyzer.stats();
     stats.files = 1;

@@ -63,6 +63,23 @@ pub struct Stats {
     pub h2_connections: u64,
     /// TLS connections (not looked into without keys).
     pub tls_connections: u64,
+    /// TLS connections decrypted with their session keys (application data reached the
+    /// HTTP parser).
+    pub tls_decrypted: u64,
+    /// Application bytes decrypted.
+    pub tls_decrypted_bytes: u64,
+    /// TLS connections not decrypted (or no longer), by reason: `no_key`,
+    /// `resumed_no_key`, `unsupported_suite`, `bad_key`, `bad_tag`, `record_too_long`,
+    /// `midstream`, `gap`.
+    pub tls_not_decrypted: BTreeMap<&'static str, u64>,
+    /// Records whose tag did not verify.
+    pub tls_bad_records: u64,
+    /// Records announcing more than 2^14+256 bytes.
+    pub tls_records_too_long: u64,
+    /// Records cut short by the end of the connection.
+    pub tls_truncated_records: u64,
+    /// Key log lines that did not parse (pcapng secrets and `--keylog`).
+    pub tls_keylog_bad_lines: u64,
     /// HTTP/2 streams seen.
     pub http2_streams: u64,
     /// HTTP/2 header blocks with fields lost to an HPACK table never seen in full.
@@ -121,6 +138,15 @@ impl Stats {
         self.h2_connections += other.h2_connections;
         self.http2_streams += other.http2_streams;
         self.tls_connections += other.tls_connections;
+        self.tls_decrypted += other.tls_decrypted;
+        self.tls_decrypted_bytes += other.tls_decrypted_bytes;
+        for (k, v) in &other.tls_not_decrypted {
+            *self.tls_not_decrypted.entry(*k).or_default() += v;
+        }
+        self.tls_bad_records += other.tls_bad_records;
+        self.tls_records_too_long += other.tls_records_too_long;
+        self.tls_truncated_records += other.tls_truncated_records;
+        self.tls_keylog_bad_lines += other.tls_keylog_bad_lines;
         self.hpack_desync += other.hpack_desync;
         self.http_requests += other.http_requests;
         self.http_responses += other.http_responses;
@@ -206,11 +232,6 @@ impl fmt::Display for Stats {
         writeln!(f, "http")?;
         row(f, "HTTP/2 connections", self.h2_connections)?;
         row(f, "HTTP/2 streams", self.http2_streams)?;
-        row(
-            f,
-            "TLS connections (opaque without keys)",
-            self.tls_connections,
-        )?;
         row(f, "HPACK blocks with unknown fields", self.hpack_desync)?;
         row(f, "requests", self.http_requests)?;
         row(f, "responses", self.http_responses)?;
@@ -226,6 +247,17 @@ impl fmt::Display for Stats {
             self.bodies_undecodable,
         )?;
         row(f, "protocol switches and tunnels", self.upgrades)?;
+        writeln!(f, "tls")?;
+        row(f, "connections", self.tls_connections)?;
+        row(f, "connections decrypted", self.tls_decrypted)?;
+        row(f, "application bytes decrypted", self.tls_decrypted_bytes)?;
+        for (why, n) in &self.tls_not_decrypted {
+            row(f, &format!("not decrypted: {why}"), *n)?;
+        }
+        row(f, "records failing their tag", self.tls_bad_records)?;
+        row(f, "records too long", self.tls_records_too_long)?;
+        row(f, "records cut short", self.tls_truncated_records)?;
+        row(f, "bad key log lines", self.tls_keylog_bad_lines)?;
         Ok(())
     }
 }

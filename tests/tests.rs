@@ -10,3 +10,4 @@ mod postgres;
 mod protocols;
 mod reports;
 mod specs;
+mod tls;

@@ -2,9 +2,11 @@
 //! bodies, and the TLS connection reader on arbitrary record streams from both sides.
 #![no_main]
 
+use std::net::IpAddr;
+
 use libfuzzer_sys::fuzz_target;
 use specter::http1::{Config, Ctx};
-use specter::tcp::Side;
+use specter::tcp::{FlowInfo, Side};
 use specter::tls::{hello, Connection};
 
 fuzz_target!(|data: &[u8]| {
@@ -13,7 +15,15 @@ fuzz_target!(|data: &[u8]| {
     let _ = hello::certificate(data);
     let mut ctx = Ctx::new(Config::default());
     let mut conn = Connection::new(Side::A, 0, &mut ctx);
+    let info = FlowInfo {
+        id: 0,
+        addrs: [(IpAddr::from([10, 0, 0, 1]), 40000), (IpAddr::from([10, 0, 0, 2]), 443)],
+        context: 0,
+        client: Some(Side::A),
+        first_ts: 0,
+        last_ts: 0,
+    };
     let half = data.len() / 2;
-    conn.data(Side::A, 1, &data[..half]);
-    conn.data(Side::B, 2, &data[half..]);
+    conn.data(&info, Side::A, 1, &data[..half], &mut ctx);
+    conn.data(&info, Side::B, 2, &data[half..], &mut ctx);
 });

@@ -593,17 +593,23 @@ pub fn posture(seen: &Seen<'_>, place: &Place, op: Option<&Operation>, out: &mut
             ));
         }
     }
-    if let Some(n) = v.auth_detail.get("basic") {
+    // Basic over TLS (seen because it was decrypted) is not cleartext: only endpoints
+    // reached in cleartext count.
+    if let Some(n) = v
+        .auth_detail
+        .get("basic")
+        .filter(|_| v.cleartext_requests > 0)
+    {
         out.push(place.finding(
             Kind::Posture,
             "posture.basic_cleartext",
             "",
             Severity::Medium,
             format!(
-                "{} {}: HTTP Basic credentials seen in cleartext on {n} requests",
-                v.method, v.path
+                "{} {}: HTTP Basic credentials seen on {n} requests; {} requests in cleartext",
+                v.method, v.path, v.cleartext_requests
             ),
-            json!({"requests": n, "cleartext": true}),
+            json!({"requests": n, "cleartext": true, "cleartext_requests": v.cleartext_requests}),
         ));
     }
     for (key, n) in &v.auth_detail {

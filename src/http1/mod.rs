@@ -60,6 +60,8 @@ impl Default for Config {
 #[derive(Debug, Default)]
 pub struct Ctx {
     pub config: Config,
+    /// TLS session keys (key log file, pcapng secrets) for decrypting connections.
+    pub keys: crate::tls::keylog::Keys,
     pub stats: Stats,
     /// Finished exchanges, not yet ordered.
     pub out: Vec<Exchange>,

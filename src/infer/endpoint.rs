@@ -150,6 +150,11 @@ pub struct EndpointStats {
     /// 2xx responses to requests that carried no credential.
     pub unauthenticated_2xx: u64,
     pub bodies: Bodies,
+    /// Requests read from TLS connections decrypted with their session keys; the others
+    /// crossed the wire in cleartext. (Absent from inventories stored before decryption:
+    /// everything was cleartext then.)
+    #[serde(default)]
+    pub decrypted: u64,
 }
 
 /// Counts one more under `key`, allocating the key only the first time (this runs
@@ -323,6 +328,7 @@ impl EndpointStats {
         self.deprecated_responses += o.deprecated_responses;
         self.sunset = self.sunset.max(o.sunset);
         self.unauthenticated_2xx += o.unauthenticated_2xx;
+        self.decrypted += o.decrypted;
         self.bodies.merge(&o.bodies, limits);
     }
 
@@ -616,6 +622,9 @@ impl EndpointStats {
         let ex = o.exchange;
         let ts = ex.ts();
         self.requests += 1;
+        if ex.notes.contains(&crate::exchange::Note::Decrypted) {
+            self.decrypted += 1;
+        }
         self.first_seen = min_nonzero(self.first_seen, ts);
         self.last_seen = self.last_seen.max(ts);
         let status = ex.status().unwrap_or(0);

@@ -72,6 +72,9 @@ pub struct EndpointView {
     pub deprecated_responses: u64,
     pub unauthenticated_2xx: u64,
     pub bodies_sampled: u64,
+    /// Requests seen in cleartext (not from decrypted TLS); not part of the output.
+    #[serde(skip)]
+    pub cleartext_requests: u64,
 }
 
 fn param_view(p: &ParamEvidence) -> ParamView {
@@ -151,6 +154,7 @@ impl EndpointView {
             deprecated_responses: s.deprecated_responses,
             unauthenticated_2xx: s.unauthenticated_2xx,
             bodies_sampled: s.bodies.sampled(),
+            cleartext_requests: s.requests.saturating_sub(s.decrypted),
         }
     }
 }

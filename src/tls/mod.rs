@@ -1,24 +1,36 @@
 /*!
-TLS connections without keys: what can be seen in the clear, so the inventory can say
-where it is blind (server, SNI, ALPN, versions, client fingerprint, certificate) instead of
-pretending the traffic is not there.
+TLS connections: what can be seen in the clear, and what is inside when the session keys
+are known.
 
 A connection is recognised by its first bytes (a handshake record, on any port). Records
-are reassembled per direction until the handshake turns encrypted (ChangeCipherSpec,
-application data, or after the ServerHello in TLS 1.3), keeping at most
-[`MAX_HANDSHAKE`] bytes; after that only bytes and records are counted. At the end of the
-connection one [`Exchange`] with `proto: tls` carries it all.
+are reassembled per direction ([`record`]); the plaintext handshake is read for the
+inventory's view of it (server, SNI, ALPN, versions, client fingerprint, certificate).
+When the key log ([`keylog`]) has secrets for the ClientHello's random and the suite is
+one [`cipher`] supports, [`decrypt`] opens each record and the application data goes to
+the HTTP/1 or HTTP/2 parser (chosen by the negotiated ALPN, else by its bytes): its
+exchanges come out like cleartext ones, with the note `decrypted`. Otherwise, or when
+decryption fails later (a tag that does not verify, a record too long, a gap), one
+[`Exchange`] with `proto: tls` carries the metadata at the end of the connection, with the
+reason it was not looked into.
 */
 
+pub mod cipher;
+pub mod decrypt;
+pub mod handshake;
 pub mod hello;
+pub mod kdf;
+pub mod keylog;
+pub mod record;
 
+use crate::app;
 use crate::exchange::{push_note, socket, Exchange, Note, Proto};
 use crate::http1::Ctx;
+use crate::http2;
 use crate::source::Timestamp;
 use crate::tcp::{FlowEvent, FlowInfo, Side};
 
-/// Handshake bytes buffered per direction before giving up on the plaintext part.
-pub const MAX_HANDSHAKE: usize = 64 * 1024;
+use decrypt::{Opened, Session, Why};
+use record::{Header, Records};
 
 /// What one TLS connection showed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -30,6 +42,8 @@ pub struct TlsInfo {
     pub bytes: [u64; 2],
     /// Records each way.
     pub records: [u64; 2],
+    /// Why the connection was not looked into (`no_key`, `unsupported_suite`...).
+    pub not_decrypted: Option<&'static str>,
     #[serde(skip)]
     pub first_ts: Timestamp,
     #[serde(skip)]
@@ -41,16 +55,41 @@ pub fn looks_like_tls(b: &[u8]) -> bool {
     b.len() >= 3 && b[0] == 22 && b[1] == 3 && b[2] <= 4
 }
 
+/// `ServerHello.random` of a HelloRetryRequest (RFC 8446 §4.1.3).
+const HELLO_RETRY_REQUEST: [u8; 32] = [
+    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+    0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+];
+
 #[derive(Debug, Default)]
 struct Direction {
-    /// Partial record bytes.
-    record: Vec<u8>,
-    /// Handshake message bytes (across records).
-    handshake: Vec<u8>,
-    /// The plaintext part is over (or too large to follow).
+    records: Records,
+    /// Plaintext handshake messages.
+    handshake: handshake::Messages,
+    /// The plaintext part is over.
     encrypted: bool,
-    /// Remaining payload bytes of the record being skipped.
-    skip: usize,
+}
+
+/// Where decryption stands.
+#[derive(Debug)]
+enum Decrypt {
+    /// The ServerHello has not been seen yet.
+    Undecided,
+    /// Keys found: records are opened.
+    On(Box<Session>),
+    /// Not decrypted (the reason is in `TlsInfo::not_decrypted`).
+    Off,
+}
+
+/// What the handshake said that decryption needs.
+#[derive(Debug, Default)]
+struct Hellos {
+    client_random: Option<[u8; 32]>,
+    client_session_id: Vec<u8>,
+    server_random: Option<[u8; 32]>,
+    server_session_id: Vec<u8>,
+    /// The server accepted a pre-shared key (TLS 1.3 resumption).
+    server_psk: bool,
 }
 
 /// One TLS connection.
@@ -60,7 +99,41 @@ pub struct Connection {
     dirs: [Direction; 2],
     info: TlsInfo,
     order: u64,
+    /// The opaque line's order is still reserved in the context.
+    order_open: bool,
     notes: Vec<Note>,
+    hellos: Hellos,
+    decrypt: Decrypt,
+    /// The parser of the decrypted application data.
+    inner: Option<Box<app::Connection>>,
+}
+
+/// Random and session id at the start of a hello body.
+fn random_and_session(body: &[u8]) -> Option<([u8; 32], Vec<u8>)> {
+    let random: [u8; 32] = body.get(2..34)?.try_into().ok()?;
+    let len = *body.get(34)? as usize;
+    Some((random, body.get(35..35 + len)?.to_vec()))
+}
+
+/// Whether a ServerHello body carries the pre_shared_key extension (41).
+fn server_hello_has_psk(body: &[u8]) -> bool {
+    let Some(sid_len) = body.get(34) else {
+        return false;
+    };
+    // random, session id, suite (2), compression (1), extensions length (2).
+    let at = 35 + *sid_len as usize + 3;
+    let Some(mut exts) = body.get(at + 2..) else {
+        return false;
+    };
+    while exts.len() >= 4 {
+        let kind = u16::from_be_bytes([exts[0], exts[1]]);
+        let n = u16::from_be_bytes([exts[2], exts[3]]) as usize;
+        if kind == 41 {
+            return true;
+        }
+        exts = exts.get(4 + n..).unwrap_or_default();
+    }
+    false
 }
 
 impl Connection {
@@ -76,112 +149,290 @@ impl Connection {
                 ..TlsInfo::default()
             },
             order: ctx.begin(),
+            order_open: true,
             notes: Vec::new(),
+            hellos: Hellos::default(),
+            decrypt: Decrypt::Undecided,
+            inner: None,
         }
     }
 
     /// Handles one flow event.
     pub fn on_event(&mut self, info: &FlowInfo, event: FlowEvent<'_>, ctx: &mut Ctx) {
         match event {
-            FlowEvent::Data { side, ts, bytes } => self.data(side, ts, bytes),
+            FlowEvent::Data { side, ts, bytes } => self.data(info, side, ts, bytes, ctx),
             FlowEvent::Gap { side, .. } => {
                 let d = &mut self.dirs[side as usize];
                 d.encrypted = true;
-                d.record.clear();
+                d.records.reset();
                 push_note(&mut self.notes, Note::Gap);
+                if matches!(self.decrypt, Decrypt::On(_)) {
+                    self.stop(Why::Gap, ctx);
+                }
+                self.pass_inner(info, event, ctx);
             }
-            FlowEvent::Fin { .. } => {}
-            FlowEvent::Close { .. } => self.close(info, ctx),
+            FlowEvent::Fin { .. } => self.pass_inner(info, event, ctx),
+            FlowEvent::Close { .. } => {
+                for d in &self.dirs {
+                    if !d.records.skipping() && d.records.pending() > 0 {
+                        ctx.stats.tls_truncated_records += 1;
+                    }
+                }
+                self.pass_inner(info, event, ctx);
+                self.close(info, ctx);
+            }
+        }
+    }
+
+    /// Passes an event to the decrypted stream's parser, marking what it emits.
+    fn pass_inner(&mut self, info: &FlowInfo, event: FlowEvent<'_>, ctx: &mut Ctx) {
+        let Some(inner) = self.inner.as_mut() else {
+            return;
+        };
+        let first = ctx.out.len();
+        crate::tcp::StreamApp::on_event(inner.as_mut(), info, event, ctx);
+        for ex in ctx.out.iter_mut().skip(first) {
+            ex.note(Note::Decrypted);
+        }
+    }
+
+    /// Gives up decrypting: the connection is shown opaque, with the reason.
+    fn stop(&mut self, why: Why, ctx: &mut Ctx) {
+        if matches!(self.decrypt, Decrypt::Off) {
+            return;
+        }
+        Stats::bump(&mut ctx.stats.tls_not_decrypted, why.as_str());
+        self.decrypt = Decrypt::Off;
+        self.info.not_decrypted = Some(why.as_str());
+        for d in &mut self.dirs {
+            if d.encrypted {
+                d.records.skip_payloads();
+            }
         }
     }
 
     /// Feeds bytes of one side.
-    pub fn data(&mut self, side: Side, ts: Timestamp, mut input: &[u8]) {
+    pub fn data(
+        &mut self,
+        info: &FlowInfo,
+        side: Side,
+        ts: Timestamp,
+        input: &[u8],
+        ctx: &mut Ctx,
+    ) {
         self.info.last_ts = ts;
-        let from_client = side == self.client;
-        let dir_index = side as usize;
-        let count = if from_client { 0 } else { 1 };
-        while !input.is_empty() {
-            let d = &mut self.dirs[dir_index];
-            if d.skip > 0 {
-                let n = d.skip.min(input.len());
-                d.skip -= n;
-                input = &input[n..];
-                continue;
+        let i = side as usize;
+        let mut records = std::mem::take(&mut self.dirs[i].records);
+        let problem = records.push(input, &mut |records, header, record| {
+            self.record(info, side, ts, header, record, ctx);
+            let off = matches!(self.decrypt, Decrypt::Off);
+            if off && self.dirs[i].encrypted {
+                records.skip_payloads();
             }
-            if d.record.len() < 5 {
-                let n = (5 - d.record.len()).min(input.len());
-                d.record.extend_from_slice(&input[..n]);
-                input = &input[n..];
-                if d.record.len() < 5 {
-                    return;
-                }
-                // A record is counted once, when its header is complete.
-                self.info.records[count] += 1;
-                self.info.bytes[count] += u16::from_be_bytes([d.record[3], d.record[4]]) as u64;
-            }
-            let kind = d.record[0];
-            let len = u16::from_be_bytes([d.record[3], d.record[4]]) as usize;
-            if kind != 22 || d.encrypted || d.handshake.len() + len > MAX_HANDSHAKE {
-                if kind == 20 || kind == 23 || d.handshake.len() + len > MAX_HANDSHAKE {
-                    d.encrypted = true;
-                }
-                d.record.clear();
-                d.skip = len;
-                continue;
-            }
-            // A handshake record: collect its payload.
-            let have = d.record.len() - 5;
-            let n = (len - have).min(input.len());
-            d.record.extend_from_slice(&input[..n]);
-            input = &input[n..];
-            if d.record.len() - 5 < len {
-                return;
-            }
-            let payload = d.record.split_off(5);
-            d.record.clear();
-            d.handshake.extend_from_slice(&payload);
-            self.handshake_messages(side);
+        });
+        self.dirs[i].records = records;
+        if problem == Some(record::Problem::TooLong) {
+            ctx.stats.tls_records_too_long += 1;
+            self.stop(Why::RecordTooLong, ctx);
+            self.dirs[i].encrypted = true;
+            self.dirs[i].records.skip_payloads();
         }
     }
 
-    fn handshake_messages(&mut self, side: Side) {
+    /// One record (in skip mode, its header only).
+    fn record(
+        &mut self,
+        info: &FlowInfo,
+        side: Side,
+        ts: Timestamp,
+        header: Header,
+        record: &mut [u8],
+        ctx: &mut Ctx,
+    ) {
         let from_client = side == self.client;
-        loop {
-            let d = &mut self.dirs[side as usize];
-            if d.handshake.len() < 4 {
-                return;
-            }
-            let kind = d.handshake[0];
-            let len =
-                u32::from_be_bytes([0, d.handshake[1], d.handshake[2], d.handshake[3]]) as usize;
-            if d.handshake.len() < 4 + len {
-                return;
-            }
-            let msg: Vec<u8> = d.handshake.drain(..4 + len).skip(4).collect();
-            match (kind, from_client) {
-                (1, true) => self.info.client_hello = hello::client_hello(&msg),
-                (2, false) => {
-                    self.info.server_hello = hello::server_hello(&msg);
-                    if self
-                        .info
-                        .server_hello
-                        .as_ref()
-                        .is_some_and(|h| h.version == 0x0304)
-                    {
-                        // TLS 1.3: everything after the ServerHello is encrypted.
-                        self.dirs[side as usize].encrypted = true;
-                        self.dirs[side.other() as usize].encrypted = true;
-                        return;
+        let count = if from_client { 0 } else { 1 };
+        self.info.records[count] += 1;
+        self.info.bytes[count] += header.len as u64;
+        if record.len() < record::HEADER + header.len {
+            return; // skip mode
+        }
+        let opened = match &mut self.decrypt {
+            Decrypt::On(session) => match session.record(count, header, record) {
+                Ok(o) => {
+                    if let Some(alpn) = session.alpn.take() {
+                        if let Some(sh) = self.info.server_hello.as_mut() {
+                            sh.alpn = Some(alpn);
+                        }
                     }
+                    o
                 }
-                (11, false) => self.info.certificate = hello::certificate(&msg),
-                _ => {}
+                Err(why) => {
+                    if why == Why::BadTag {
+                        ctx.stats.tls_bad_records += 1;
+                    }
+                    self.dirs[side as usize].encrypted = true;
+                    self.stop(why, ctx);
+                    return;
+                }
+            },
+            _ => Opened::Plaintext,
+        };
+        match opened {
+            Opened::Plaintext => self.plaintext(side, header, &record[record::HEADER..], ctx),
+            Opened::Control => {}
+            Opened::Data(range) => {
+                ctx.stats.tls_decrypted_bytes += range.len() as u64;
+                self.application_data(info, side, ts, &record[range], ctx);
             }
         }
+    }
+
+    /// A record that is not protected: read the handshake.
+    fn plaintext(&mut self, side: Side, header: Header, payload: &[u8], ctx: &mut Ctx) {
+        let d = &mut self.dirs[side as usize];
+        if header.kind == 20 || header.kind == 23 {
+            d.encrypted = true;
+        }
+        if header.kind != 22 || d.encrypted {
+            return;
+        }
+        let mut messages = std::mem::take(&mut d.handshake);
+        let mut got = Vec::new();
+        messages.push(payload, &mut |kind, body| got.push((kind, body.to_vec())));
+        self.dirs[side as usize].handshake = messages;
+        for (kind, body) in got {
+            self.handshake_message(side, kind, &body, ctx);
+        }
+    }
+
+    fn handshake_message(&mut self, side: Side, kind: u8, msg: &[u8], ctx: &mut Ctx) {
+        let from_client = side == self.client;
+        match (kind, from_client) {
+            (1, true) => {
+                self.info.client_hello = hello::client_hello(msg);
+                if let Some((random, sid)) = random_and_session(msg) {
+                    self.hellos.client_random = Some(random);
+                    self.hellos.client_session_id = sid;
+                }
+            }
+            (2, false) => {
+                let Some((random, sid)) = random_and_session(msg) else {
+                    return;
+                };
+                if random == HELLO_RETRY_REQUEST {
+                    // Another ClientHello follows, then the real ServerHello.
+                    return;
+                }
+                self.hellos.server_random = Some(random);
+                self.hellos.server_session_id = sid;
+                self.hellos.server_psk = server_hello_has_psk(msg);
+                self.info.server_hello = hello::server_hello(msg);
+                let tls13 = self
+                    .info
+                    .server_hello
+                    .as_ref()
+                    .is_some_and(|h| h.version == 0x0304);
+                if tls13 {
+                    // TLS 1.3: everything after the ServerHello is encrypted.
+                    for d in &mut self.dirs {
+                        d.encrypted = true;
+                    }
+                }
+                self.decide(ctx);
+            }
+            (11, false) => self.info.certificate = hello::certificate(msg),
+            _ => {}
+        }
+    }
+
+    /// After the ServerHello: look the keys up.
+    fn decide(&mut self, ctx: &mut Ctx) {
+        if !matches!(self.decrypt, Decrypt::Undecided) {
+            return;
+        }
+        let result = (|| {
+            let sh = self.info.server_hello.as_ref().ok_or(Why::Midstream)?;
+            let (Some(cr), Some(sr)) = (self.hellos.client_random, self.hellos.server_random)
+            else {
+                return Err(Why::Midstream);
+            };
+            let suite = cipher::suite(sh.cipher_suite)
+                .filter(|s| s.tls13 == (sh.version == 0x0304) && sh.version >= 0x0303)
+                .ok_or(Why::UnsupportedSuite)?;
+            let resumed = self.hellos.server_psk
+                || (!self.hellos.client_session_id.is_empty()
+                    && self.hellos.client_session_id == self.hellos.server_session_id
+                    && !suite.tls13);
+            let no_key = if resumed {
+                Why::ResumedNoKey
+            } else {
+                Why::NoKey
+            };
+            let secrets = ctx.keys.get(&cr).ok_or(no_key)?;
+            Session::new(suite, secrets, &cr, &sr)
+                .map_err(|w| if w == Why::NoKey { no_key } else { w })
+        })();
+        match result {
+            Ok(session) => {
+                self.decrypt = Decrypt::On(Box::new(session));
+                // The connection's exchanges will carry its place in the output.
+                if self.order_open {
+                    ctx.release(self.order);
+                    self.order_open = false;
+                }
+            }
+            Err(why) => self.stop(why, ctx),
+        }
+    }
+
+    /// Decrypted application data: to the HTTP parser.
+    fn application_data(
+        &mut self,
+        info: &FlowInfo,
+        side: Side,
+        ts: Timestamp,
+        bytes: &[u8],
+        ctx: &mut Ctx,
+    ) {
+        if self.inner.is_none() {
+            ctx.stats.tls_decrypted += 1;
+            let h2 = self
+                .info
+                .server_hello
+                .as_ref()
+                .and_then(|h| h.alpn.as_deref())
+                == Some("h2");
+            let inner = if h2 {
+                ctx.stats.h2_connections += 1;
+                app::Connection::Http2(Box::new(http2::Connection::new(
+                    self.client,
+                    false,
+                    None,
+                    None,
+                )))
+            } else {
+                app::Connection::default()
+            };
+            self.inner = Some(Box::new(inner));
+        }
+        self.pass_inner(info, FlowEvent::Data { side, ts, bytes }, ctx);
     }
 
     fn close(&mut self, info: &FlowInfo, ctx: &mut Ctx) {
+        if matches!(self.decrypt, Decrypt::On(_)) {
+            // Its exchanges stand for it (none if it ended before any application data).
+            return;
+        }
+        if matches!(self.decrypt, Decrypt::Undecided) {
+            let why = if self.info.client_hello.is_none() {
+                Why::Midstream
+            } else if self.notes.contains(&Note::Gap) {
+                Why::Gap
+            } else {
+                Why::NoKey
+            };
+            self.stop(why, ctx);
+        }
         let mut ex = Exchange {
             order: self.order,
             proto: Proto::Tls,
@@ -204,3 +455,5 @@ impl Connection {
         ctx.emit(ex);
     }
 }
+
+use crate::stats::Stats;

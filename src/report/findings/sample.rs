@@ -48,6 +48,7 @@ fn endpoint(host: &str, method: &str, path: &str, requests: u64) -> EndpointView
         deprecated_responses: 0,
         unauthenticated_2xx: 0,
         bodies_sampled: requests.min(8),
+        cleartext_requests: requests,
     }
 }
 

@@ -1,0 +1,49 @@
+//! The decrypting TLS connection on hostile record streams: the input starts with a key log
+//! (u16 length, then its text), then chunks for either side (control byte: bit 7 the side,
+//! bit 6 a gap; then a u16 length). Seeds are real TLS 1.2 and 1.3 connections with their
+//! keys, so mutations reach the record layer, the key schedule, the decrypted handshake
+//! (EncryptedExtensions, Finished, KeyUpdate) and the HTTP parsers behind it.
+#![no_main]
+
+use std::net::IpAddr;
+
+use libfuzzer_sys::fuzz_target;
+use specter::http1::{Config, Ctx};
+use specter::tcp::{CloseReason, FlowEvent, FlowInfo, Side};
+use specter::tls::Connection;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((len, rest)) = data.split_first_chunk::<2>() else { return };
+    let len = (u16::from_be_bytes(*len) as usize).min(rest.len());
+    let (keylog, mut rest) = rest.split_at(len);
+    let mut ctx = Ctx::new(Config {
+        max_body: 4096,
+        ..Config::default()
+    });
+    ctx.keys.embedded.add_text(keylog);
+    let info = FlowInfo {
+        id: 0,
+        addrs: [(IpAddr::from([10, 0, 0, 1]), 40000), (IpAddr::from([10, 0, 0, 2]), 443)],
+        context: 0,
+        client: Some(Side::A),
+        first_ts: 0,
+        last_ts: 0,
+    };
+    let mut conn = Connection::new(Side::A, 0, &mut ctx);
+    let mut ts = 0;
+    while let Some((&[ctl, hi, lo], tail)) = rest.split_first_chunk::<3>() {
+        let n = (u16::from_be_bytes([hi, lo]) as usize).min(tail.len());
+        let (chunk, after) = tail.split_at(n);
+        rest = after;
+        let side = if ctl & 0x80 == 0 { Side::A } else { Side::B };
+        ts += 1;
+        let event = if ctl & 0x40 != 0 {
+            FlowEvent::Gap { side, ts, len: n as u64 }
+        } else {
+            FlowEvent::Data { side, ts, bytes: chunk }
+        };
+        conn.on_event(&info, event, &mut ctx);
+    }
+    conn.on_event(&info, FlowEvent::Close { ts, reason: CloseReason::Fin }, &mut ctx);
+    assert!(ctx.open.is_empty(), "every begun exchange is finished or released");
+});
