@@ -19,6 +19,9 @@ pub struct Stats {
     pub packets: u64,
     /// Bytes of capture read.
     pub bytes: u64,
+    /// Packets the kernel or the interface dropped before a live sensor could read them
+    /// (libpcap's counters): traffic the inventory never saw.
+    pub capture_dropped: u64,
     /// Packets by LINKTYPE.
     pub packets_by_linktype: BTreeMap<u32, u64>,
     /// Packets that could not be decoded to IP, by reason.
@@ -39,8 +42,11 @@ pub struct Stats {
     pub flows: u64,
     /// Flows whose start (the SYN) was never seen.
     pub flows_midstream: u64,
-    /// Flows evicted because the flow table was full.
+    /// Flows evicted because the flow table was full (or shed by a live sensor over its
+    /// memory budget, counted again in `flows_shed`).
     pub flows_evicted: u64,
+    /// Flows a live sensor closed early to stay within `--max-memory`.
+    pub flows_shed: u64,
     /// Flows closed by idle timeout.
     pub flows_timed_out: u64,
     /// Segments that repeated data already received.
@@ -92,6 +98,7 @@ impl Stats {
         self.files_failed += other.files_failed;
         self.packets += other.packets;
         self.bytes += other.bytes;
+        self.capture_dropped += other.capture_dropped;
         for (k, v) in &other.packets_by_linktype {
             *self.packets_by_linktype.entry(*k).or_default() += v;
         }
@@ -107,6 +114,7 @@ impl Stats {
         self.flows += other.flows;
         self.flows_midstream += other.flows_midstream;
         self.flows_evicted += other.flows_evicted;
+        self.flows_shed += other.flows_shed;
         self.flows_timed_out += other.flows_timed_out;
         self.tcp_retransmissions += other.tcp_retransmissions;
         self.tcp_out_of_order += other.tcp_out_of_order;
@@ -132,6 +140,88 @@ impl Stats {
         self.bodies_truncated += other.bodies_truncated;
         self.bodies_undecodable += other.bodies_undecodable;
         self.upgrades += other.upgrades;
+    }
+    /// What these cumulative counters added since `earlier` (a snapshot of the same run):
+    /// a live sensor records each flush interval's share, so sums over runs stay true.
+    pub fn since(&self, earlier: &Stats) -> Stats {
+        let mut d = Stats::default();
+        d.files = self.files.saturating_sub(earlier.files);
+        d.files_failed = self.files_failed.saturating_sub(earlier.files_failed);
+        d.packets = self.packets.saturating_sub(earlier.packets);
+        d.bytes = self.bytes.saturating_sub(earlier.bytes);
+        d.capture_dropped = self.capture_dropped.saturating_sub(earlier.capture_dropped);
+        d.not_tcp = self.not_tcp.saturating_sub(earlier.not_tcp);
+        d.tunnelled = self.tunnelled.saturating_sub(earlier.tunnelled);
+        d.ip_fragments = self.ip_fragments.saturating_sub(earlier.ip_fragments);
+        d.ip_reassembled = self.ip_reassembled.saturating_sub(earlier.ip_reassembled);
+        d.ip_fragments_dropped = self
+            .ip_fragments_dropped
+            .saturating_sub(earlier.ip_fragments_dropped);
+        d.tcp_segments = self.tcp_segments.saturating_sub(earlier.tcp_segments);
+        d.flows = self.flows.saturating_sub(earlier.flows);
+        d.flows_midstream = self.flows_midstream.saturating_sub(earlier.flows_midstream);
+        d.flows_evicted = self.flows_evicted.saturating_sub(earlier.flows_evicted);
+        d.flows_shed = self.flows_shed.saturating_sub(earlier.flows_shed);
+        d.flows_timed_out = self.flows_timed_out.saturating_sub(earlier.flows_timed_out);
+        d.tcp_retransmissions = self
+            .tcp_retransmissions
+            .saturating_sub(earlier.tcp_retransmissions);
+        d.tcp_out_of_order = self
+            .tcp_out_of_order
+            .saturating_sub(earlier.tcp_out_of_order);
+        d.tcp_gaps = self.tcp_gaps.saturating_sub(earlier.tcp_gaps);
+        d.tcp_gap_bytes = self.tcp_gap_bytes.saturating_sub(earlier.tcp_gap_bytes);
+        d.tcp_buffer_overflows = self
+            .tcp_buffer_overflows
+            .saturating_sub(earlier.tcp_buffer_overflows);
+        d.tcp_overlap_conflicts = self
+            .tcp_overlap_conflicts
+            .saturating_sub(earlier.tcp_overlap_conflicts);
+        d.tcp_payload_bytes = self
+            .tcp_payload_bytes
+            .saturating_sub(earlier.tcp_payload_bytes);
+        d.h2_connections = self.h2_connections.saturating_sub(earlier.h2_connections);
+        d.http2_streams = self.http2_streams.saturating_sub(earlier.http2_streams);
+        d.tls_connections = self.tls_connections.saturating_sub(earlier.tls_connections);
+        d.hpack_desync = self.hpack_desync.saturating_sub(earlier.hpack_desync);
+        d.http_requests = self.http_requests.saturating_sub(earlier.http_requests);
+        d.http_responses = self.http_responses.saturating_sub(earlier.http_responses);
+        d.exchanges = self.exchanges.saturating_sub(earlier.exchanges);
+        d.http_resync_bytes = self
+            .http_resync_bytes
+            .saturating_sub(earlier.http_resync_bytes);
+        d.bodies_truncated = self
+            .bodies_truncated
+            .saturating_sub(earlier.bodies_truncated);
+        d.bodies_undecodable = self
+            .bodies_undecodable
+            .saturating_sub(earlier.bodies_undecodable);
+        d.upgrades = self.upgrades.saturating_sub(earlier.upgrades);
+        for (k, v) in &self.packets_by_linktype {
+            let n = v.saturating_sub(earlier.packets_by_linktype.get(k).copied().unwrap_or(0));
+            if n > 0 {
+                d.packets_by_linktype.insert(*k, n);
+            }
+        }
+        for (k, v) in &self.undecodable {
+            let n = v.saturating_sub(earlier.undecodable.get(k).copied().unwrap_or(0));
+            if n > 0 {
+                d.undecodable.insert(*k, n);
+            }
+        }
+        for (k, v) in &self.non_http_flows_by_port {
+            let n = v.saturating_sub(earlier.non_http_flows_by_port.get(k).copied().unwrap_or(0));
+            if n > 0 {
+                d.non_http_flows_by_port.insert(*k, n);
+            }
+        }
+        for (k, v) in &self.http_errors {
+            let n = v.saturating_sub(earlier.http_errors.get(k).copied().unwrap_or(0));
+            if n > 0 {
+                d.http_errors.insert(*k, n);
+            }
+        }
+        d
     }
 
     /// Adds one to a keyed counter.
@@ -167,6 +257,9 @@ impl fmt::Display for Stats {
         row(f, "files stopped by an error", self.files_failed)?;
         row(f, "packets", self.packets)?;
         row(f, "bytes", self.bytes)?;
+        if self.capture_dropped > 0 {
+            row(f, "dropped by kernel or interface", self.capture_dropped)?;
+        }
         for (lt, n) in &self.packets_by_linktype {
             row(
                 f,
@@ -188,6 +281,9 @@ impl fmt::Display for Stats {
         row(f, "flows", self.flows)?;
         row(f, "flows caught midstream (no SYN)", self.flows_midstream)?;
         row(f, "flows evicted (table full)", self.flows_evicted)?;
+        if self.flows_shed > 0 {
+            row(f, "flows shed (memory budget)", self.flows_shed)?;
+        }
         row(f, "flows timed out", self.flows_timed_out)?;
         row(f, "retransmitted segments", self.tcp_retransmissions)?;
         row(f, "out-of-order segments", self.tcp_out_of_order)?;
