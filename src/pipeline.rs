@@ -48,8 +48,8 @@ impl Config {
     /// SQLite page cache, the inventory, allocator slack). Of the rest:
     /// - a third is the flow table: `max_flows` = share / [`FLOW_BYTES`];
     /// - a third is data held inside flows (out-of-order bytes and kept bodies), assuming
-    ///   at most one flow in sixteen holds data at once: per direction, and per body kept,
-    ///   share / (max_flows / 16) / 2, between 4 KiB and the defaults (256 KiB, 64 KiB);
+    ///   at most one flow in 64 holds data at once: per direction, and per body kept,
+    ///   share / (max_flows / 64) / 2, between 4 KiB and the defaults (256 KiB, 64 KiB);
     /// - a sixth is finished exchanges waiting to be ordered (`max_reorder`, each counted
     ///   with two full bodies), a sixth IP fragment sets (`max_datagrams`, 64 KiB each).
     ///
@@ -65,7 +65,7 @@ impl Config {
         let third = avail / 3;
         let sixth = avail / 6;
         let max_flows = (third / FLOW_BYTES).clamp(1024, d.tcp.max_flows as u64);
-        let busy = (max_flows / 16).max(1);
+        let busy = (max_flows / 64).max(1);
         let per_busy_flow = third / busy / 2;
         let max_buffer = per_busy_flow.clamp(4096, d.tcp.max_buffer_per_direction as u64);
         let max_body = per_busy_flow.clamp(4096, d.http.max_body as u64);
@@ -93,10 +93,10 @@ impl Config {
     }
 
     /// What these caps allow the pipeline to hold, in bytes, under the assumptions of
-    /// [`Config::with_memory_budget`] (one flow in sixteen holding data).
+    /// [`Config::with_memory_budget`] (one flow in 64 holding data).
     pub fn memory_estimate(&self) -> u64 {
         let flows = self.tcp.max_flows as u64;
-        let busy = (flows / 16).max(1);
+        let busy = (flows / 64).max(1);
         let per_busy =
             (self.tcp.max_buffer_per_direction as u64).max(self.http.max_body as u64) * 2;
         let reorder = self.max_reorder as u64 * (EXCHANGE_BYTES + 2 * self.http.max_body as u64);

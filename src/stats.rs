@@ -144,90 +144,83 @@ impl Stats {
     /// What these cumulative counters added since `earlier` (a snapshot of the same run):
     /// a live sensor records each flush interval's share, so sums over runs stay true.
     pub fn since(&self, earlier: &Stats) -> Stats {
-        let mut d = Stats::default();
-        d.files = self.files.saturating_sub(earlier.files);
-        d.files_failed = self.files_failed.saturating_sub(earlier.files_failed);
-        d.packets = self.packets.saturating_sub(earlier.packets);
-        d.bytes = self.bytes.saturating_sub(earlier.bytes);
-        d.capture_dropped = self.capture_dropped.saturating_sub(earlier.capture_dropped);
-        d.not_tcp = self.not_tcp.saturating_sub(earlier.not_tcp);
-        d.tunnelled = self.tunnelled.saturating_sub(earlier.tunnelled);
-        d.ip_fragments = self.ip_fragments.saturating_sub(earlier.ip_fragments);
-        d.ip_reassembled = self.ip_reassembled.saturating_sub(earlier.ip_reassembled);
-        d.ip_fragments_dropped = self
-            .ip_fragments_dropped
-            .saturating_sub(earlier.ip_fragments_dropped);
-        d.tcp_segments = self.tcp_segments.saturating_sub(earlier.tcp_segments);
-        d.flows = self.flows.saturating_sub(earlier.flows);
-        d.flows_midstream = self.flows_midstream.saturating_sub(earlier.flows_midstream);
-        d.flows_evicted = self.flows_evicted.saturating_sub(earlier.flows_evicted);
-        d.flows_shed = self.flows_shed.saturating_sub(earlier.flows_shed);
-        d.flows_timed_out = self.flows_timed_out.saturating_sub(earlier.flows_timed_out);
-        d.tcp_retransmissions = self
-            .tcp_retransmissions
-            .saturating_sub(earlier.tcp_retransmissions);
-        d.tcp_out_of_order = self
-            .tcp_out_of_order
-            .saturating_sub(earlier.tcp_out_of_order);
-        d.tcp_gaps = self.tcp_gaps.saturating_sub(earlier.tcp_gaps);
-        d.tcp_gap_bytes = self.tcp_gap_bytes.saturating_sub(earlier.tcp_gap_bytes);
-        d.tcp_buffer_overflows = self
-            .tcp_buffer_overflows
-            .saturating_sub(earlier.tcp_buffer_overflows);
-        d.tcp_overlap_conflicts = self
-            .tcp_overlap_conflicts
-            .saturating_sub(earlier.tcp_overlap_conflicts);
-        d.tcp_payload_bytes = self
-            .tcp_payload_bytes
-            .saturating_sub(earlier.tcp_payload_bytes);
-        d.h2_connections = self.h2_connections.saturating_sub(earlier.h2_connections);
-        d.http2_streams = self.http2_streams.saturating_sub(earlier.http2_streams);
-        d.tls_connections = self.tls_connections.saturating_sub(earlier.tls_connections);
-        d.hpack_desync = self.hpack_desync.saturating_sub(earlier.hpack_desync);
-        d.http_requests = self.http_requests.saturating_sub(earlier.http_requests);
-        d.http_responses = self.http_responses.saturating_sub(earlier.http_responses);
-        d.exchanges = self.exchanges.saturating_sub(earlier.exchanges);
-        d.http_resync_bytes = self
-            .http_resync_bytes
-            .saturating_sub(earlier.http_resync_bytes);
-        d.bodies_truncated = self
-            .bodies_truncated
-            .saturating_sub(earlier.bodies_truncated);
-        d.bodies_undecodable = self
-            .bodies_undecodable
-            .saturating_sub(earlier.bodies_undecodable);
-        d.upgrades = self.upgrades.saturating_sub(earlier.upgrades);
-        for (k, v) in &self.packets_by_linktype {
-            let n = v.saturating_sub(earlier.packets_by_linktype.get(k).copied().unwrap_or(0));
-            if n > 0 {
-                d.packets_by_linktype.insert(*k, n);
-            }
+        Stats {
+            files: self.files.saturating_sub(earlier.files),
+            files_failed: self.files_failed.saturating_sub(earlier.files_failed),
+            packets: self.packets.saturating_sub(earlier.packets),
+            bytes: self.bytes.saturating_sub(earlier.bytes),
+            capture_dropped: self.capture_dropped.saturating_sub(earlier.capture_dropped),
+            packets_by_linktype: map_since(&self.packets_by_linktype, &earlier.packets_by_linktype),
+            undecodable: map_since(&self.undecodable, &earlier.undecodable),
+            not_tcp: self.not_tcp.saturating_sub(earlier.not_tcp),
+            tunnelled: self.tunnelled.saturating_sub(earlier.tunnelled),
+            ip_fragments: self.ip_fragments.saturating_sub(earlier.ip_fragments),
+            ip_reassembled: self.ip_reassembled.saturating_sub(earlier.ip_reassembled),
+            ip_fragments_dropped: self
+                .ip_fragments_dropped
+                .saturating_sub(earlier.ip_fragments_dropped),
+            tcp_segments: self.tcp_segments.saturating_sub(earlier.tcp_segments),
+            flows: self.flows.saturating_sub(earlier.flows),
+            flows_midstream: self.flows_midstream.saturating_sub(earlier.flows_midstream),
+            flows_evicted: self.flows_evicted.saturating_sub(earlier.flows_evicted),
+            flows_shed: self.flows_shed.saturating_sub(earlier.flows_shed),
+            flows_timed_out: self.flows_timed_out.saturating_sub(earlier.flows_timed_out),
+            tcp_retransmissions: self
+                .tcp_retransmissions
+                .saturating_sub(earlier.tcp_retransmissions),
+            tcp_out_of_order: self
+                .tcp_out_of_order
+                .saturating_sub(earlier.tcp_out_of_order),
+            tcp_gaps: self.tcp_gaps.saturating_sub(earlier.tcp_gaps),
+            tcp_gap_bytes: self.tcp_gap_bytes.saturating_sub(earlier.tcp_gap_bytes),
+            tcp_buffer_overflows: self
+                .tcp_buffer_overflows
+                .saturating_sub(earlier.tcp_buffer_overflows),
+            tcp_overlap_conflicts: self
+                .tcp_overlap_conflicts
+                .saturating_sub(earlier.tcp_overlap_conflicts),
+            tcp_payload_bytes: self
+                .tcp_payload_bytes
+                .saturating_sub(earlier.tcp_payload_bytes),
+            non_http_flows_by_port: map_since(
+                &self.non_http_flows_by_port,
+                &earlier.non_http_flows_by_port,
+            ),
+            h2_connections: self.h2_connections.saturating_sub(earlier.h2_connections),
+            tls_connections: self.tls_connections.saturating_sub(earlier.tls_connections),
+            http2_streams: self.http2_streams.saturating_sub(earlier.http2_streams),
+            hpack_desync: self.hpack_desync.saturating_sub(earlier.hpack_desync),
+            http_requests: self.http_requests.saturating_sub(earlier.http_requests),
+            http_responses: self.http_responses.saturating_sub(earlier.http_responses),
+            exchanges: self.exchanges.saturating_sub(earlier.exchanges),
+            http_errors: map_since(&self.http_errors, &earlier.http_errors),
+            http_resync_bytes: self
+                .http_resync_bytes
+                .saturating_sub(earlier.http_resync_bytes),
+            bodies_truncated: self
+                .bodies_truncated
+                .saturating_sub(earlier.bodies_truncated),
+            bodies_undecodable: self
+                .bodies_undecodable
+                .saturating_sub(earlier.bodies_undecodable),
+            upgrades: self.upgrades.saturating_sub(earlier.upgrades),
         }
-        for (k, v) in &self.undecodable {
-            let n = v.saturating_sub(earlier.undecodable.get(k).copied().unwrap_or(0));
-            if n > 0 {
-                d.undecodable.insert(*k, n);
-            }
-        }
-        for (k, v) in &self.non_http_flows_by_port {
-            let n = v.saturating_sub(earlier.non_http_flows_by_port.get(k).copied().unwrap_or(0));
-            if n > 0 {
-                d.non_http_flows_by_port.insert(*k, n);
-            }
-        }
-        for (k, v) in &self.http_errors {
-            let n = v.saturating_sub(earlier.http_errors.get(k).copied().unwrap_or(0));
-            if n > 0 {
-                d.http_errors.insert(*k, n);
-            }
-        }
-        d
     }
 
     /// Adds one to a keyed counter.
     pub fn bump(map: &mut BTreeMap<&'static str, u64>, key: &'static str) {
         *map.entry(key).or_default() += 1;
     }
+}
+
+fn map_since<K: Ord + Copy>(
+    now: &BTreeMap<K, u64>,
+    earlier: &BTreeMap<K, u64>,
+) -> BTreeMap<K, u64> {
+    now.iter()
+        .map(|(k, v)| (*k, v.saturating_sub(earlier.get(k).copied().unwrap_or(0))))
+        .filter(|(_, n)| *n > 0)
+        .collect()
 }
 
 fn linktype_name(lt: u32) -> &'static str {
@@ -323,5 +316,36 @@ impl fmt::Display for Stats {
         )?;
         row(f, "protocol switches and tunnels", self.upgrades)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_is_what_merge_added() {
+        let mut earlier = Stats {
+            packets: 10,
+            flows_shed: 1,
+            ..Default::default()
+        };
+        Stats::bump(&mut earlier.undecodable, "not IP");
+        let mut later = earlier.clone();
+        let mut more = Stats {
+            packets: 5,
+            capture_dropped: 2,
+            ..Default::default()
+        };
+        Stats::bump(&mut more.undecodable, "not IP");
+        Stats::bump(&mut more.http_errors, "bad head");
+        later.merge(&more);
+        let d = later.since(&earlier);
+        assert_eq!(d.packets, 5);
+        assert_eq!(d.capture_dropped, 2);
+        assert_eq!(d.flows_shed, 0);
+        assert_eq!(d.undecodable.get("not IP"), Some(&1));
+        assert_eq!(d.http_errors.get("bad head"), Some(&1));
+        assert!(d.packets_by_linktype.is_empty());
     }
 }
