@@ -107,6 +107,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         parse_size(&args.max_memory).map_err(|e| anyhow::anyhow!("--max-memory {e}"))?;
     let buffer_size =
         parse_size(&args.buffer_size).map_err(|e| anyhow::anyhow!("--buffer-size {e}"))?;
+    if max_memory < specter::pipeline::MIN_MEMORY_BUDGET {
+        bail!(
+            "--max-memory {}: below the smallest budget the sensor follows traffic with ({} MiB)",
+            args.max_memory,
+            specter::pipeline::MIN_MEMORY_BUDGET >> 20
+        );
+    }
     let flush_interval: Duration = parse_duration(&args.flush_interval)
         .map_err(|e| anyhow::anyhow!("--flush-interval {e}"))?;
     if !args.interfaces.is_empty()

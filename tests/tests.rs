@@ -8,4 +8,5 @@ mod diff;
 mod inventory;
 mod protocols;
 mod reports;
+mod sensor;
 mod specs;

@@ -122,6 +122,8 @@ impl PacketSource for LiveSource {
             match cap.next_packet() {
                 Ok(p) => {
                     let h = p.header;
+                    // time_t and suseconds_t are 32 bits on some targets.
+                    #[allow(clippy::unnecessary_cast)]
                     let ts = (h.ts.tv_sec as i64)
                         .saturating_mul(1_000_000_000)
                         .saturating_add(h.ts.tv_usec as i64 * 1000);
