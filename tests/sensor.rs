@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::util::{endpoints_json, root, specter, temp_path, tool, write_http_pcap};
+use crate::util::{endpoints_json, root, specter, temp_path, tool};
 
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
