@@ -651,6 +651,8 @@ fn bad_input_is_named_and_exits_2() {
             "--flush-interval",
         ),
         (vec![], "-i IFACE"),
+        // Without the live feature: says how to get it; with it: no such interface.
+        (vec!["-i", "nosuchif0"], "nosuchif0"),
     ] {
         let mut a = vec!["sensor", "--db", db];
         a.extend(args);
