@@ -191,6 +191,9 @@ enum Command {
         /// Write log lines here (appended; SIGHUP reopens it) instead of standard error.
         #[arg(long, value_name = "FILE")]
         log_file: Option<PathBuf>,
+        /// At exit, print counters of what was seen and what was skipped (and why).
+        #[arg(long)]
+        stats: bool,
     },
     /// One step for CI: analyse captures into a throw-away inventory, compare with the
     /// specs, report, and exit 1 when findings match --fail-on.
@@ -310,6 +313,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             hints,
             spec,
             log_file,
+            stats,
         } => sensor_cli::run(sensor_cli::Args {
             interfaces,
             read,
@@ -322,6 +326,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             hints,
             spec,
             log_file,
+            stats,
         }),
     }
 }

@@ -32,6 +32,7 @@ pub struct Args {
     pub hints: Option<PathBuf>,
     pub spec: Vec<PathBuf>,
     pub log_file: Option<PathBuf>,
+    pub stats: bool,
 }
 
 #[cfg(feature = "live")]
@@ -189,6 +190,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         s.peak_rss.unwrap_or(0) >> 20,
         s.budget >> 20,
     );
+    if args.stats {
+        eprint!("{}", summary.stats);
+    }
     Ok(if summary.source_errors.is_empty() {
         exit::OK
     } else {

@@ -725,6 +725,7 @@ fn a_syn_and_garbage_flood_is_counted_in_flat_memory() {
         db.to_str().expect("path"),
         "--max-memory",
         "64M",
+        "--stats",
     ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
@@ -746,6 +747,13 @@ fn a_syn_and_garbage_flood_is_counted_in_flat_memory() {
     assert_eq!(num(" flows,"), 400_000, "{summary}");
     // The flow table's cap at this budget is far below 400 000: most were evicted.
     assert!(num(" flows evicted") > 300_000, "{summary}");
+    // The garbage is counted as undecodable, by reason (--stats).
+    let undecodable: u64 = err
+        .lines()
+        .filter(|l| l.trim_start().starts_with("undecodable:"))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+        .sum();
+    assert!(undecodable > 0, "{err}");
     let peak = num(" MiB of 64 MiB");
     assert!(
         peak <= 64,
