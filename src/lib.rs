@@ -21,6 +21,7 @@ pub mod inputs;
 pub mod output;
 pub mod pipeline;
 pub mod report;
+pub mod sensor;
 pub mod source;
 pub mod spec;
 pub mod stats;

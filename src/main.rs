@@ -23,6 +23,8 @@ use specter::stats::Stats;
 use specter::store::MergedFrom;
 use specter::tls::keylog::KeyLog;
 
+mod sensor_cli;
+
 /// Exit codes (DESIGN.md): 0 clean, 1 findings matched --fail-on, 2 usage or input error.
 mod exit {
     pub const OK: u8 = 0;
@@ -152,6 +154,63 @@ enum Command {
         db: DbArg,
         #[command(flatten)]
         report: ReportArgs,
+    },
+    /// Watch live traffic for weeks: capture, learn the inventory, flush it regularly.
+    ///
+    /// Captures from network interfaces (libpcap; this build needs cargo feature `live`)
+    /// or reads capture streams (`-r -` for standard input, e.g. `tcpdump -w - | specter
+    /// sensor -r -`), runs them through the same pipeline as `analyze` into the same
+    /// inventory, and writes it every --flush-interval in one transaction: a crash loses
+    /// at most one interval, and a restarted sensor carries on with the same inventory.
+    /// SIGINT and SIGTERM drain the capture, write the inventory and exit 0; SIGHUP
+    /// reopens --log-file. A status line (packets/s, Mbit/s, flows, exchanges/s,
+    /// endpoints, kernel and interface drops, memory against the budget) is shown on a
+    /// terminal; otherwise a structured log line is written at each flush. Memory stays
+    /// within --max-memory: the caps of flows, buffers and kept bodies derive from it, and
+    /// near it the least recently active flows are shed (and counted). See
+    /// docs/deploy.md for running it as a service.
+    Sensor {
+        /// A network interface to capture from; repeat for several (each has its own
+        /// capture thread, all feed one inventory).
+        #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+        interfaces: Vec<String>,
+        /// A pcap or pcapng stream to read instead (`-` is standard input); repeatable.
+        #[arg(short = 'r', long = "read", value_name = "FILE")]
+        read: Vec<PathBuf>,
+        /// A BPF capture filter (tcpdump syntax) for the interfaces, e.g. `tcp port 80 or
+        /// tcp port 8080`.
+        #[arg(long, value_name = "BPF")]
+        filter: Option<String>,
+        /// Bytes captured of each packet.
+        #[arg(long, default_value_t = 65535, value_name = "BYTES")]
+        snaplen: u32,
+        /// Kernel capture buffer per interface (part of the memory budget), e.g. `32M`.
+        #[arg(long, default_value = "32M", value_name = "SIZE")]
+        buffer_size: String,
+        #[command(flatten)]
+        db: DbArg,
+        /// Time between writes of the inventory, e.g. `30s`, `500ms`, `5m`.
+        #[arg(long, default_value = "30s", value_name = "DURATION")]
+        flush_interval: String,
+        /// The memory the sensor may use, e.g. `256M`, `2G` (at least 32M).
+        #[arg(long, default_value = "256M", value_name = "SIZE")]
+        max_memory: String,
+        /// Path hints, as for `analyze`.
+        #[arg(long, value_name = "FILE")]
+        hints: Option<PathBuf>,
+        /// Specs whose templates are matched first, as for `analyze`.
+        #[arg(long, value_name = "FILE")]
+        spec: Vec<PathBuf>,
+        /// Write log lines here (appended; SIGHUP reopens it) instead of standard error.
+        #[arg(long, value_name = "FILE")]
+        log_file: Option<PathBuf>,
+        /// NSS key log (SSLKEYLOGFILE) to decrypt TLS with; re-read every second for the
+        /// lines clients append (docs/tls.md).
+        #[arg(long, value_name = "FILE")]
+        keylog: Option<PathBuf>,
+        /// At exit, print counters of what was seen and what was skipped (and why).
+        #[arg(long)]
+        stats: bool,
     },
     /// One step for CI: analyse captures into a throw-away inventory, compare with the
     /// specs, report, and exit 1 when findings match --fail-on.
@@ -308,6 +367,35 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         } => ci(&paths, keylog.as_deref(), &report),
         Command::Merge { from, into } => merge(&from, &into),
         Command::Prune { db, runs_before } => prune(&db.db, &runs_before),
+        Command::Sensor {
+            interfaces,
+            read,
+            filter,
+            snaplen,
+            buffer_size,
+            db,
+            flush_interval,
+            max_memory,
+            hints,
+            spec,
+            log_file,
+            keylog,
+            stats,
+        } => sensor_cli::run(sensor_cli::Args {
+            interfaces,
+            read,
+            filter,
+            snaplen,
+            buffer_size,
+            db: db.db,
+            flush_interval,
+            max_memory,
+            hints,
+            spec,
+            log_file,
+            keylog,
+            stats,
+        }),
     }
 }
 

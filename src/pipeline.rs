@@ -35,6 +35,82 @@ pub struct Config {
     pub max_reorder: usize,
 }
 
+/// Bytes one tracked connection costs when it holds no data: the boxed flow, its table
+/// entry and its HTTP state (measured: a million SYNs peak at ~70 MB for 100 000 flows,
+/// docs/performance.md; doubled for connections that have spoken HTTP).
+pub const FLOW_BYTES: u64 = 2 * 1024;
+/// Bytes a finished exchange costs without its bodies (head fields, names, timings).
+pub const EXCHANGE_BYTES: u64 = 2 * 1024;
+/// The largest IP datagram a fragment set can rebuild.
+const DATAGRAM_BYTES: u64 = 64 * 1024;
+/// The smallest budget [`Config::with_memory_budget`] honours; below it the caps would
+/// be too small to follow real traffic.
+pub const MIN_MEMORY_BUDGET: u64 = 32 << 20;
+
+impl Config {
+    /// The caps derived from one memory budget in bytes (`specter sensor --max-memory`).
+    ///
+    /// A quarter of the budget is left to what does not scale with traffic (code, the
+    /// SQLite page cache, the inventory, allocator slack). Of the rest:
+    /// - a third is the flow table: `max_flows` = share / [`FLOW_BYTES`];
+    /// - a third is data held inside flows (out-of-order bytes and kept bodies), assuming
+    ///   at most one flow in 64 holds data at once: per direction, and per body kept,
+    ///   share / (max_flows / 64) / 2, between 4 KiB and the defaults (256 KiB, 64 KiB);
+    /// - a sixth is finished exchanges waiting to be ordered (`max_reorder`, each counted
+    ///   with two full bodies), a sixth IP fragment sets (`max_datagrams`, 64 KiB each).
+    ///
+    /// Every cap grows with the budget and none passes the defaults of [`Config::default`];
+    /// [`Config::memory_estimate`] adds them back up and stays within the budget. The worst
+    /// case (every flow holding full buffers at once) can exceed this share: the live
+    /// sensor measures its resident memory and sheds the oldest flows when it nears the
+    /// budget. Budgets below [`MIN_MEMORY_BUDGET`] are raised to it.
+    pub fn with_memory_budget(bytes: u64) -> Config {
+        let d = Config::default();
+        let budget = bytes.max(MIN_MEMORY_BUDGET);
+        let avail = budget - budget / 4;
+        let third = avail / 3;
+        let sixth = avail / 6;
+        let max_flows = (third / FLOW_BYTES).clamp(1024, d.tcp.max_flows as u64);
+        let busy = (max_flows / 64).max(1);
+        let per_busy_flow = third / busy / 2;
+        let max_buffer = per_busy_flow.clamp(4096, d.tcp.max_buffer_per_direction as u64);
+        let max_body = per_busy_flow.clamp(4096, d.http.max_body as u64);
+        let max_reorder = (sixth / (EXCHANGE_BYTES + 2 * max_body)).clamp(64, d.max_reorder as u64);
+        let max_datagrams = (sixth / DATAGRAM_BYTES).clamp(16, d.defrag.max_datagrams as u64);
+        Config {
+            defrag: defrag::Limits {
+                max_datagrams: max_datagrams as usize,
+                ..d.defrag
+            },
+            tcp: tcp::Limits {
+                max_flows: max_flows as usize,
+                max_buffer_per_direction: max_buffer as usize,
+                ..d.tcp
+            },
+            http: http1::Config {
+                max_body: max_body as usize,
+                // Requests waiting for responses, each with a kept body: pipelining
+                // depth in real traffic stays far below this.
+                max_pending: d.http.max_pending.min(64),
+                ..d.http
+            },
+            max_reorder: max_reorder as usize,
+        }
+    }
+
+    /// What these caps allow the pipeline to hold, in bytes, under the assumptions of
+    /// [`Config::with_memory_budget`] (one flow in 64 holding data).
+    pub fn memory_estimate(&self) -> u64 {
+        let flows = self.tcp.max_flows as u64;
+        let busy = (flows / 64).max(1);
+        let per_busy =
+            (self.tcp.max_buffer_per_direction as u64).max(self.http.max_body as u64) * 2;
+        let reorder = self.max_reorder as u64 * (EXCHANGE_BYTES + 2 * self.http.max_body as u64);
+        let frags = self.defrag.max_datagrams as u64 * DATAGRAM_BYTES;
+        flows * FLOW_BYTES + busy * per_busy + reorder + frags
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -75,6 +151,10 @@ pub struct Analyzer {
     last_expire: i64,
     /// Counters of the source and decode layers.
     decode_stats: Stats,
+    /// Flows closed by [`Analyzer::shed`].
+    shed: u64,
+    /// The latest packet time seen.
+    now: i64,
 }
 
 impl Analyzer {
@@ -88,6 +168,8 @@ impl Analyzer {
             held: BinaryHeap::new(),
             last_expire: i64::MIN,
             decode_stats: Stats::default(),
+            shed: 0,
+            now: i64::MIN,
         }
     }
 
@@ -100,6 +182,7 @@ impl Analyzer {
             decode_stats,
             ..
         } = self;
+        self.now = self.now.max(packet.ts);
         decode_stats.packets += 1;
         decode_stats.bytes += packet.data.len() as u64;
         *decode_stats
@@ -134,6 +217,22 @@ impl Analyzer {
             let end = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
             self.ctx.keys.embedded.add_text(&data[..end]);
         }
+    }
+
+    /// Closes the least recently active `1/fraction` of the flows to give memory back
+    /// (a live sensor over its budget); what they held is released as exchanges, and
+    /// each counts as evicted and shed. Returns how many flows were closed.
+    pub fn shed(&mut self, fraction: usize, sink: &mut dyn FnMut(Exchange)) -> usize {
+        let n = self.flows.len() / fraction.max(1);
+        let closed = self.flows.shed(n, self.now, &mut self.ctx);
+        self.shed += closed as u64;
+        self.release(sink, false);
+        closed
+    }
+
+    /// Connections tracked now.
+    pub fn open_flows(&self) -> usize {
+        self.flows.len()
     }
 
     /// Ends the input: closes every flow and releases every exchange.
@@ -171,6 +270,7 @@ impl Analyzer {
         s.flows = t.flows;
         s.flows_midstream = t.midstream;
         s.flows_evicted = t.evicted;
+        s.flows_shed = self.shed;
         s.flows_timed_out = t.timed_out;
         s.tcp_retransmissions = t.assembler.retransmissions;
         s.tcp_out_of_order = t.assembler.out_of_order;
@@ -224,5 +324,57 @@ pub fn run_capture_with_keys<R: std::io::Read + Send>(
             stats.files_failed = 1;
             (stats, Err(e))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn budget_caps_grow_with_the_budget_and_stay_within_it() {
+        let mut last = Config::with_memory_budget(0);
+        for budget in [32, 64, 128, 256, 512, 1024, 4096, 16384, 65536].map(|m| m * MIB) {
+            let c = Config::with_memory_budget(budget);
+            assert!(
+                c.memory_estimate() <= budget,
+                "{budget}: {}",
+                c.memory_estimate()
+            );
+            assert!(c.tcp.max_flows >= last.tcp.max_flows);
+            assert!(c.tcp.max_buffer_per_direction >= last.tcp.max_buffer_per_direction);
+            assert!(c.http.max_body >= last.http.max_body);
+            assert!(c.max_reorder >= last.max_reorder);
+            assert!(c.defrag.max_datagrams >= last.defrag.max_datagrams);
+            last = c;
+        }
+    }
+
+    #[test]
+    fn budget_never_passes_the_defaults() {
+        let d = Config::default();
+        let c = Config::with_memory_budget(u64::MAX / 2);
+        assert_eq!(c.tcp.max_flows, d.tcp.max_flows);
+        assert_eq!(
+            c.tcp.max_buffer_per_direction,
+            d.tcp.max_buffer_per_direction
+        );
+        assert_eq!(c.http.max_body, d.http.max_body);
+        assert_eq!(c.max_reorder, d.max_reorder);
+        assert_eq!(c.defrag.max_datagrams, d.defrag.max_datagrams);
+    }
+
+    #[test]
+    fn the_default_sensor_budget_follows_tens_of_thousands_of_flows() {
+        let c = Config::with_memory_budget(256 * MIB);
+        assert!(c.tcp.max_flows >= 30_000, "{}", c.tcp.max_flows);
+        assert!(c.tcp.max_buffer_per_direction >= 16 * 1024);
+        // A tiny budget is raised to the minimum rather than giving useless caps.
+        assert_eq!(
+            Config::with_memory_budget(1).tcp.max_flows,
+            Config::with_memory_budget(MIN_MEMORY_BUDGET).tcp.max_flows
+        );
     }
 }

@@ -19,6 +19,9 @@ pub struct Stats {
     pub packets: u64,
     /// Bytes of capture read.
     pub bytes: u64,
+    /// Packets the kernel or the interface dropped before a live sensor could read them
+    /// (libpcap's counters): traffic the inventory never saw.
+    pub capture_dropped: u64,
     /// Packets by LINKTYPE.
     pub packets_by_linktype: BTreeMap<u32, u64>,
     /// Packets that could not be decoded to IP, by reason.
@@ -39,8 +42,11 @@ pub struct Stats {
     pub flows: u64,
     /// Flows whose start (the SYN) was never seen.
     pub flows_midstream: u64,
-    /// Flows evicted because the flow table was full.
+    /// Flows evicted because the flow table was full (or shed by a live sensor over its
+    /// memory budget, counted again in `flows_shed`).
     pub flows_evicted: u64,
+    /// Flows a live sensor closed early to stay within `--max-memory`.
+    pub flows_shed: u64,
     /// Flows closed by idle timeout.
     pub flows_timed_out: u64,
     /// Segments that repeated data already received.
@@ -109,6 +115,7 @@ impl Stats {
         self.files_failed += other.files_failed;
         self.packets += other.packets;
         self.bytes += other.bytes;
+        self.capture_dropped += other.capture_dropped;
         for (k, v) in &other.packets_by_linktype {
             *self.packets_by_linktype.entry(*k).or_default() += v;
         }
@@ -124,6 +131,7 @@ impl Stats {
         self.flows += other.flows;
         self.flows_midstream += other.flows_midstream;
         self.flows_evicted += other.flows_evicted;
+        self.flows_shed += other.flows_shed;
         self.flows_timed_out += other.flows_timed_out;
         self.tcp_retransmissions += other.tcp_retransmissions;
         self.tcp_out_of_order += other.tcp_out_of_order;
@@ -159,11 +167,101 @@ impl Stats {
         self.bodies_undecodable += other.bodies_undecodable;
         self.upgrades += other.upgrades;
     }
+    /// What these cumulative counters added since `earlier` (a snapshot of the same run):
+    /// a live sensor records each flush interval's share, so sums over runs stay true.
+    pub fn since(&self, earlier: &Stats) -> Stats {
+        Stats {
+            files: self.files.saturating_sub(earlier.files),
+            files_failed: self.files_failed.saturating_sub(earlier.files_failed),
+            packets: self.packets.saturating_sub(earlier.packets),
+            bytes: self.bytes.saturating_sub(earlier.bytes),
+            capture_dropped: self.capture_dropped.saturating_sub(earlier.capture_dropped),
+            packets_by_linktype: map_since(&self.packets_by_linktype, &earlier.packets_by_linktype),
+            undecodable: map_since(&self.undecodable, &earlier.undecodable),
+            not_tcp: self.not_tcp.saturating_sub(earlier.not_tcp),
+            tunnelled: self.tunnelled.saturating_sub(earlier.tunnelled),
+            ip_fragments: self.ip_fragments.saturating_sub(earlier.ip_fragments),
+            ip_reassembled: self.ip_reassembled.saturating_sub(earlier.ip_reassembled),
+            ip_fragments_dropped: self
+                .ip_fragments_dropped
+                .saturating_sub(earlier.ip_fragments_dropped),
+            tcp_segments: self.tcp_segments.saturating_sub(earlier.tcp_segments),
+            flows: self.flows.saturating_sub(earlier.flows),
+            flows_midstream: self.flows_midstream.saturating_sub(earlier.flows_midstream),
+            flows_evicted: self.flows_evicted.saturating_sub(earlier.flows_evicted),
+            flows_shed: self.flows_shed.saturating_sub(earlier.flows_shed),
+            flows_timed_out: self.flows_timed_out.saturating_sub(earlier.flows_timed_out),
+            tcp_retransmissions: self
+                .tcp_retransmissions
+                .saturating_sub(earlier.tcp_retransmissions),
+            tcp_out_of_order: self
+                .tcp_out_of_order
+                .saturating_sub(earlier.tcp_out_of_order),
+            tcp_gaps: self.tcp_gaps.saturating_sub(earlier.tcp_gaps),
+            tcp_gap_bytes: self.tcp_gap_bytes.saturating_sub(earlier.tcp_gap_bytes),
+            tcp_buffer_overflows: self
+                .tcp_buffer_overflows
+                .saturating_sub(earlier.tcp_buffer_overflows),
+            tcp_overlap_conflicts: self
+                .tcp_overlap_conflicts
+                .saturating_sub(earlier.tcp_overlap_conflicts),
+            tcp_payload_bytes: self
+                .tcp_payload_bytes
+                .saturating_sub(earlier.tcp_payload_bytes),
+            non_http_flows_by_port: map_since(
+                &self.non_http_flows_by_port,
+                &earlier.non_http_flows_by_port,
+            ),
+            h2_connections: self.h2_connections.saturating_sub(earlier.h2_connections),
+            tls_connections: self.tls_connections.saturating_sub(earlier.tls_connections),
+            tls_decrypted: self.tls_decrypted.saturating_sub(earlier.tls_decrypted),
+            tls_decrypted_bytes: self
+                .tls_decrypted_bytes
+                .saturating_sub(earlier.tls_decrypted_bytes),
+            tls_not_decrypted: map_since(&self.tls_not_decrypted, &earlier.tls_not_decrypted),
+            tls_bad_records: self.tls_bad_records.saturating_sub(earlier.tls_bad_records),
+            tls_records_too_long: self
+                .tls_records_too_long
+                .saturating_sub(earlier.tls_records_too_long),
+            tls_truncated_records: self
+                .tls_truncated_records
+                .saturating_sub(earlier.tls_truncated_records),
+            tls_keylog_bad_lines: self
+                .tls_keylog_bad_lines
+                .saturating_sub(earlier.tls_keylog_bad_lines),
+            http2_streams: self.http2_streams.saturating_sub(earlier.http2_streams),
+            hpack_desync: self.hpack_desync.saturating_sub(earlier.hpack_desync),
+            http_requests: self.http_requests.saturating_sub(earlier.http_requests),
+            http_responses: self.http_responses.saturating_sub(earlier.http_responses),
+            exchanges: self.exchanges.saturating_sub(earlier.exchanges),
+            http_errors: map_since(&self.http_errors, &earlier.http_errors),
+            http_resync_bytes: self
+                .http_resync_bytes
+                .saturating_sub(earlier.http_resync_bytes),
+            bodies_truncated: self
+                .bodies_truncated
+                .saturating_sub(earlier.bodies_truncated),
+            bodies_undecodable: self
+                .bodies_undecodable
+                .saturating_sub(earlier.bodies_undecodable),
+            upgrades: self.upgrades.saturating_sub(earlier.upgrades),
+        }
+    }
 
     /// Adds one to a keyed counter.
     pub fn bump(map: &mut BTreeMap<&'static str, u64>, key: &'static str) {
         *map.entry(key).or_default() += 1;
     }
+}
+
+fn map_since<K: Ord + Copy>(
+    now: &BTreeMap<K, u64>,
+    earlier: &BTreeMap<K, u64>,
+) -> BTreeMap<K, u64> {
+    now.iter()
+        .map(|(k, v)| (*k, v.saturating_sub(earlier.get(k).copied().unwrap_or(0))))
+        .filter(|(_, n)| *n > 0)
+        .collect()
 }
 
 fn linktype_name(lt: u32) -> &'static str {
@@ -193,6 +291,9 @@ impl fmt::Display for Stats {
         row(f, "files stopped by an error", self.files_failed)?;
         row(f, "packets", self.packets)?;
         row(f, "bytes", self.bytes)?;
+        if self.capture_dropped > 0 {
+            row(f, "dropped by kernel or interface", self.capture_dropped)?;
+        }
         for (lt, n) in &self.packets_by_linktype {
             row(
                 f,
@@ -214,6 +315,9 @@ impl fmt::Display for Stats {
         row(f, "flows", self.flows)?;
         row(f, "flows caught midstream (no SYN)", self.flows_midstream)?;
         row(f, "flows evicted (table full)", self.flows_evicted)?;
+        if self.flows_shed > 0 {
+            row(f, "flows shed (memory budget)", self.flows_shed)?;
+        }
         row(f, "flows timed out", self.flows_timed_out)?;
         row(f, "retransmitted segments", self.tcp_retransmissions)?;
         row(f, "out-of-order segments", self.tcp_out_of_order)?;
@@ -259,5 +363,36 @@ impl fmt::Display for Stats {
         row(f, "records cut short", self.tls_truncated_records)?;
         row(f, "bad key log lines", self.tls_keylog_bad_lines)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_is_what_merge_added() {
+        let mut earlier = Stats {
+            packets: 10,
+            flows_shed: 1,
+            ..Default::default()
+        };
+        Stats::bump(&mut earlier.undecodable, "not IP");
+        let mut later = earlier.clone();
+        let mut more = Stats {
+            packets: 5,
+            capture_dropped: 2,
+            ..Default::default()
+        };
+        Stats::bump(&mut more.undecodable, "not IP");
+        Stats::bump(&mut more.http_errors, "bad head");
+        later.merge(&more);
+        let d = later.since(&earlier);
+        assert_eq!(d.packets, 5);
+        assert_eq!(d.capture_dropped, 2);
+        assert_eq!(d.flows_shed, 0);
+        assert_eq!(d.undecodable.get("not IP"), Some(&1));
+        assert_eq!(d.http_errors.get("bad head"), Some(&1));
+        assert!(d.packets_by_linktype.is_empty());
     }
 }

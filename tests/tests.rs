@@ -9,5 +9,6 @@ mod inventory;
 mod postgres;
 mod protocols;
 mod reports;
+mod sensor;
 mod specs;
 mod tls;

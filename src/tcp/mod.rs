@@ -344,14 +344,25 @@ impl<A: StreamApp + Default> FlowTable<A> {
 
     /// Makes room by closing the least recently active sixteenth of the table.
     fn evict(&mut self, now: Timestamp, ctx: &mut A::Ctx) {
+        let n = (self.flows.len() / 16).max(1);
+        self.close_oldest(n, now, ctx);
+    }
+
+    /// Closes the `n` least recently active flows (a live sensor over its memory budget
+    /// sheds them); each counts as evicted. Returns how many were closed.
+    pub fn shed(&mut self, n: usize, now: Timestamp, ctx: &mut A::Ctx) -> usize {
+        self.close_oldest(n, now, ctx)
+    }
+
+    fn close_oldest(&mut self, n: usize, now: Timestamp, ctx: &mut A::Ctx) -> usize {
         let mut by_age: Vec<(Timestamp, u64, FlowKey)> = self
             .flows
             .iter()
             .map(|(k, f)| (f.info.last_ts, f.info.id, *k))
             .collect();
-        let n = (by_age.len() / 16).max(1).min(by_age.len());
+        let n = n.min(by_age.len());
         if n == 0 {
-            return;
+            return 0;
         }
         by_age.select_nth_unstable(n - 1);
         let mut victims: Vec<_> = by_age[..n].to_vec();
@@ -360,6 +371,7 @@ impl<A: StreamApp + Default> FlowTable<A> {
             self.counters.evicted += 1;
             self.close(&key, now, CloseReason::Evicted, ctx);
         }
+        n
     }
 
     /// Closes every flow, oldest first (end of input).
