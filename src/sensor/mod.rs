@@ -208,6 +208,7 @@ pub fn run(
     let mut source_errors = Vec::new();
     let mut endpoints = usize::try_from(analysis.endpoints_known()).unwrap_or(usize::MAX);
     let mut flushes = 0u64;
+    let mut failed_writes = 0u64;
     let mut flushed = Stats::default();
     let mut peak_rss = None;
 
@@ -224,34 +225,38 @@ pub fn run(
             .sum();
         s
     };
-    let snapshot =
-        |analyzer: &Analyzer, s: &Stats, endpoints: usize, flushes: u64, peak: &mut Option<u64>| {
-            let (rss, hwm) = status::memory();
-            *peak = hwm.or(*peak);
-            let (mut kernel, mut iface) = (0, 0);
-            for c in &counters {
-                let (_, k, i) = c.read();
-                kernel += k;
-                iface += i;
-            }
-            Snapshot {
-                uptime: started.elapsed(),
-                packets: s.packets,
-                bytes: s.bytes,
-                flows_open: analyzer.open_flows(),
-                flows: s.flows,
-                exchanges: s.exchanges,
-                endpoints,
-                kernel_dropped: kernel,
-                interface_dropped: iface,
-                flows_evicted: s.flows_evicted,
-                flows_shed: s.flows_shed,
-                rss,
-                peak_rss: *peak,
-                budget: opts.max_memory,
-                flushes,
-            }
-        };
+    let snapshot = |analyzer: &Analyzer,
+                    s: &Stats,
+                    endpoints: usize,
+                    (flushes, failed_writes): (u64, u64),
+                    peak: &mut Option<u64>| {
+        let (rss, hwm) = status::memory();
+        *peak = hwm.or(*peak);
+        let (mut kernel, mut iface) = (0, 0);
+        for c in &counters {
+            let (_, k, i) = c.read();
+            kernel += k;
+            iface += i;
+        }
+        Snapshot {
+            uptime: started.elapsed(),
+            packets: s.packets,
+            bytes: s.bytes,
+            flows_open: analyzer.open_flows(),
+            flows: s.flows,
+            exchanges: s.exchanges,
+            endpoints,
+            kernel_dropped: kernel,
+            interface_dropped: iface,
+            flows_evicted: s.flows_evicted,
+            flows_shed: s.flows_shed,
+            rss,
+            peak_rss: *peak,
+            budget: opts.max_memory,
+            flushes,
+            failed_writes,
+        }
+    };
 
     while running > 0 {
         match rx.recv_timeout(Duration::from_millis(100)) {
@@ -297,7 +302,13 @@ pub fn run(
                 tracing::warn!("--keylog: {e}");
             }
             let s = totals(&analyzer, source_errors.len());
-            let snap = snapshot(&analyzer, &s, endpoints, flushes, &mut peak_rss);
+            let snap = snapshot(
+                &analyzer,
+                &s,
+                endpoints,
+                (flushes, failed_writes),
+                &mut peak_rss,
+            );
             if snap
                 .rss
                 .is_some_and(|rss| rss > opts.max_memory / 100 * SHED_AT_PERCENT)
@@ -320,12 +331,25 @@ pub fn run(
                 Ok(n) => {
                     endpoints = n;
                     flushes += 1;
+                    failed_writes = 0;
                     flushed = s;
-                    let snap = snapshot(&analyzer, &flushed, endpoints, flushes, &mut peak_rss);
+                    let snap = snapshot(
+                        &analyzer,
+                        &flushed,
+                        endpoints,
+                        (flushes, failed_writes),
+                        &mut peak_rss,
+                    );
                     log_status(&snap, meter.sample(&snap));
                 }
                 // Kept in memory and written with the next flush.
-                Err(e) => tracing::error!("writing the inventory: {e}"),
+                Err(e) => {
+                    failed_writes += 1;
+                    tracing::error!(
+                        failed_writes,
+                        "writing the inventory: {e}; kept, retried at the next flush"
+                    );
+                }
             }
         }
     }
@@ -336,7 +360,13 @@ pub fn run(
     let s = totals(&analyzer, source_errors.len());
     endpoints = flush(&mut analysis, &opts.command, &inputs, s.since(&flushed))?;
     flushes += 1;
-    let snap = snapshot(&analyzer, &s, endpoints, flushes, &mut peak_rss);
+    let snap = snapshot(
+        &analyzer,
+        &s,
+        endpoints,
+        (flushes, failed_writes),
+        &mut peak_rss,
+    );
     log_status(&snap, meter.sample(&snap));
     Ok(Summary {
         snapshot: snap,
@@ -365,6 +395,7 @@ fn log_status(s: &Snapshot, r: Rates) {
         peak_rss_mib = s.peak_rss.unwrap_or(0) >> 20,
         budget_mib = s.budget >> 20,
         flushes = s.flushes,
+        failed_writes = s.failed_writes,
         "inventory flushed"
     );
 }

@@ -40,6 +40,9 @@ pub struct Snapshot {
     pub budget: u64,
     /// Flushes done.
     pub flushes: u64,
+    /// Writes of the inventory that failed in a row (the database is unreachable, say):
+    /// what was observed since the last good one is held and written with the next.
+    pub failed_writes: u64,
 }
 
 /// Rates between two snapshots.
@@ -96,6 +99,13 @@ impl fmt::Display for Line<'_> {
         )?;
         if s.flows_shed > 0 {
             write!(f, ", {} flows shed", s.flows_shed)?;
+        }
+        if s.failed_writes > 0 {
+            write!(
+                f,
+                " | NOT SAVED: {} writes failed, retrying",
+                s.failed_writes
+            )?;
         }
         match s.rss {
             Some(rss) => write!(f, " | mem {}/{}", mib(rss), mib(s.budget)),
@@ -159,6 +169,13 @@ mod tests {
         assert!(line.contains("34 endpoints"), "{line}");
         assert!(line.contains("drops 7 kernel 0 if"), "{line}");
         assert!(line.contains("mem 40M/256M"), "{line}");
+        assert!(!line.contains("NOT SAVED"), "{line}");
+        let failing = Snapshot {
+            failed_writes: 3,
+            ..s
+        };
+        let line = Line(&failing, Rates::default()).to_string();
+        assert!(line.contains("NOT SAVED: 3 writes failed"), "{line}");
     }
 
     #[test]
