@@ -55,7 +55,8 @@ pub struct Saved {
     pub inventory: Inventory,
     /// What the saved batch observed.
     pub observed: Observed,
-    /// Words folded into one parameter while observing the batch: node path and why.
+    /// Words folded into one parameter while observing the batch: host and node path
+    /// (`api.example.com/users`) and why, each once.
     pub folds: Vec<(String, Fold)>,
     /// Inventory rows written or deleted by the merge.
     pub rows_written: usize,
@@ -182,7 +183,17 @@ impl Analysis {
         let observed = std::mem::take(&mut self.observed);
         self.started_at = finished_at;
         self.known = merged.endpoints.len() as u64;
-        let folds = batch.hosts.into_values().flat_map(|t| t.folds).collect();
+        let mut folds: Vec<(String, Fold)> = batch
+            .hosts
+            .into_iter()
+            .flat_map(|(host, t)| {
+                t.folds
+                    .into_iter()
+                    .map(move |(p, why)| (format!("{host}{p}"), why))
+            })
+            .collect();
+        folds.sort();
+        folds.dedup();
         let hosts: BTreeSet<&str> = merged.endpoints.iter().map(|(h, _)| h.as_str()).collect();
         let hosts = hosts.len();
         Ok(Saved {
