@@ -19,7 +19,7 @@ use std::str::FromStr;
 
 use postgres::{Client, NoTls, Transaction};
 
-use super::rows::{EndpointRow, NodeRow, ObsRow, Rows, RunRow, TlsRow};
+use super::rows::{EndpointRow, NodeRow, ObsRow, Rows, RunRow, TlsRow, RUN_COLUMNS};
 use super::{Backend, Decide, StoreError, Write};
 
 /// Migrations, in order, the SQLite ones (`sqlite::MIGRATIONS`) in PostgreSQL's dialect:
@@ -118,10 +118,6 @@ pub struct Postgres {
     config: postgres::Config,
     target: String,
 }
-
-const RUN_COLUMNS: &str = "id, started_at, finished_at, specter_version, command, inputs, files, \
-     files_failed, packets, bytes, exchanges, inventoried, tls_connections, skipped, stats, \
-     errors, origin";
 
 impl Postgres {
     /// Connects (10 s timeout) and brings the schema up to date.

@@ -15,6 +15,11 @@ use crate::infer::sketch::{Examples, Sketch};
 use crate::infer::template::{Fold, Node, Param, Template, Tree};
 use crate::infer::{Inventory, TlsService};
 
+/// The columns of the `runs` table as both backends read them back, in this order.
+pub const RUN_COLUMNS: &str = "id, started_at, finished_at, specter_version, command, inputs, \
+     files, files_failed, packets, bytes, exchanges, inventoried, tls_connections, skipped, \
+     stats, errors, origin";
+
 /// A `nodes` row: a template tree node (`param` set for parameter nodes).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeRow {

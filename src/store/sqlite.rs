@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::rows::{EndpointRow, NodeRow, ObsRow, Rows, RunRow, TlsRow};
+use super::rows::{EndpointRow, NodeRow, ObsRow, Rows, RunRow, TlsRow, RUN_COLUMNS};
 use super::{Backend, Decide, StoreError};
 
 /// Migrations, in order; `user_version` is the number applied. PostgreSQL has the same
@@ -83,10 +83,6 @@ pub struct Sqlite {
     conn: Connection,
     path: PathBuf,
 }
-
-const RUN_COLUMNS: &str = "id, started_at, finished_at, specter_version, command, inputs, files, \
-     files_failed, packets, bytes, exchanges, inventoried, tls_connections, skipped, stats, \
-     errors, origin";
 
 impl Sqlite {
     /// Opens (creating if needed) an inventory file and brings its schema up to date.
