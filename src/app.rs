@@ -39,7 +39,7 @@ impl Connection {
                     return;
                 };
                 if switch.tls {
-                    let mut t = tls::Connection::new(switch.client, ts, ctx);
+                    let mut t = tls::Connection::new(info, switch.client, ts, ctx);
                     for s in [Side::A, Side::B] {
                         let held = &switch.buffered[s as usize];
                         if !held.is_empty() {
@@ -51,7 +51,7 @@ impl Connection {
                     return;
                 }
                 ctx.stats.h2_connections += 1;
-                let order = switch.upgraded.as_ref().map(|_| ctx.begin());
+                let order = switch.upgraded.as_ref().map(|_| ctx.begin(info));
                 let mut h2 =
                     http2::Connection::new(switch.client, switch.midstream, switch.upgraded, order);
                 for s in [Side::A, Side::B] {

@@ -235,12 +235,24 @@ pub fn push_note(notes: &mut Vec<Note>, n: Note) {
     }
 }
 
+/// Where an exchange's first message began in the input, the key output is sorted by.
+///
+/// `at` is the position of the input step (a TCP segment, or a sweep for idle flows) being
+/// handled when the message began, `flow` the connection's id, `n` counts the messages the
+/// flow began at that step. Each part depends only on the input and on the flow itself, so
+/// the order is the same however flows are spread over threads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Order {
+    pub at: u64,
+    pub flow: u64,
+    pub n: u32,
+}
+
 /// One request/response pair (either side may be missing).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exchange {
-    /// Position of the exchange's first message in the input (its first byte's arrival
-    /// order); output is sorted by it.
-    pub order: u64,
+    /// Position of the exchange's first message in the input; output is sorted by it.
+    pub order: Order,
     pub proto: Proto,
     pub client: SocketAddr,
     pub server: SocketAddr,
@@ -520,7 +532,7 @@ mod tests {
     #[test]
     fn notes_are_kept_sorted_and_unique() {
         let mut e = Exchange {
-            order: 0,
+            order: Order::default(),
             proto: Proto::H1,
             client: "10.0.0.1:1".parse().expect("addr"),
             server: "10.0.0.2:80".parse().expect("addr"),

@@ -59,11 +59,8 @@ enum Command {
         /// exchange; field names are stable).
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
-        /// TLS session keys in the NSS key log format (what SSLKEYLOGFILE makes browsers,
-        /// curl and OpenSSL write): TLS connections with keys are decrypted and their HTTP
-        /// read. Secrets embedded in pcapng files are used without it.
-        #[arg(long, value_name = "FILE")]
-        keylog: Option<PathBuf>,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
         /// Print counters of what was seen and what was skipped (and why) to stderr.
         #[arg(long)]
         stats: bool,
@@ -94,11 +91,8 @@ enum Command {
         /// names (`/pets/{petId}`). Not stored: give them again to later runs.
         #[arg(long, value_name = "FILE")]
         spec: Vec<PathBuf>,
-        /// TLS session keys in the NSS key log format (what SSLKEYLOGFILE makes browsers,
-        /// curl and OpenSSL write): TLS connections with keys are decrypted and their HTTP
-        /// read. Secrets embedded in pcapng files are used without it.
-        #[arg(long, value_name = "FILE")]
-        keylog: Option<PathBuf>,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
         /// Print counters of what was seen and what was skipped (and why) to stderr.
         #[arg(long)]
         stats: bool,
@@ -222,11 +216,8 @@ enum Command {
         /// Capture files, folders, or `-` for standard input.
         #[arg(required = true, value_name = "PCAP")]
         paths: Vec<PathBuf>,
-        /// TLS session keys in the NSS key log format (what SSLKEYLOGFILE makes browsers,
-        /// curl and OpenSSL write): TLS connections with keys are decrypted and their HTTP
-        /// read. Secrets embedded in pcapng files are used without it.
-        #[arg(long, value_name = "FILE")]
-        keylog: Option<PathBuf>,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
         #[command(flatten)]
         report: ReportArgs,
     },
@@ -295,6 +286,55 @@ struct ReportArgs {
     all_hosts: bool,
 }
 
+/// How captures are read: decryption keys, threads, memory.
+#[derive(clap::Args, Debug)]
+struct PipelineArgs {
+    /// TLS session keys in the NSS key log format (what SSLKEYLOGFILE makes browsers,
+    /// curl and OpenSSL write): TLS connections with keys are decrypted and their HTTP
+    /// read. Secrets embedded in pcapng files are used without it.
+    #[arg(long, value_name = "FILE")]
+    keylog: Option<PathBuf>,
+    /// Analysis threads: connections are spread over them by a hash of their addresses
+    /// (a reader thread decodes packets, the caller's thread puts exchanges back in
+    /// order). The output is the same for any number. Default: the number of cores.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: Option<u16>,
+    /// The memory the pipeline may hold, e.g. `256M`, `2G` (at least 32M): the caps of
+    /// flows, out-of-order buffers, kept bodies, IP fragments and exchanges waiting to be
+    /// ordered all derive from it (docs/performance.md). Default: the built-in caps
+    /// (100 000 flows, 256 KiB per direction, 64 KiB per body).
+    #[arg(long, value_name = "SIZE")]
+    max_memory: Option<String>,
+}
+
+impl PipelineArgs {
+    /// The pipeline's caps: `base` (what the command needs of bodies), within --max-memory.
+    fn config(&self, base: Config) -> anyhow::Result<Config> {
+        let Some(text) = &self.max_memory else {
+            return Ok(base);
+        };
+        let bytes = specter::sensor::units::parse_size(text)
+            .map_err(|e| anyhow::anyhow!("--max-memory {e}"))?;
+        if bytes < pipeline::MIN_MEMORY_BUDGET {
+            anyhow::bail!(
+                "--max-memory {text}: at least {} MiB are needed to follow real traffic",
+                pipeline::MIN_MEMORY_BUDGET >> 20
+            );
+        }
+        let mut config = Config::with_memory_budget(bytes);
+        config.http.max_body = config.http.max_body.min(base.http.max_body);
+        config.http.defer_decoding = base.http.defer_decoding;
+        Ok(config)
+    }
+
+    fn threads(&self) -> usize {
+        match self.threads {
+            Some(n) => usize::from(n),
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
 /// The inventory: a SQLite file or a PostgreSQL database.
 #[derive(clap::Args, Debug)]
 struct DbArg {
@@ -332,24 +372,17 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Exchanges {
             paths,
             format,
-            keylog,
+            pipeline,
             stats,
-        } => exchanges(&paths, format, keylog.as_deref(), stats),
+        } => exchanges(&paths, format, &pipeline, stats),
         Command::Analyze {
             paths,
             db,
             hints,
             spec,
-            keylog,
+            pipeline,
             stats,
-        } => analyze(
-            &paths,
-            &db.db,
-            hints.as_deref(),
-            &spec,
-            keylog.as_deref(),
-            stats,
-        ),
+        } => analyze(&paths, &db.db, hints.as_deref(), &spec, &pipeline, stats),
         Command::Endpoints {
             db,
             format,
@@ -362,9 +395,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Diff { db, report } => diff(&db.db, &report),
         Command::Ci {
             paths,
-            keylog,
+            pipeline,
             report,
-        } => ci(&paths, keylog.as_deref(), &report),
+        } => ci(&paths, &pipeline, &report),
         Command::Merge { from, into } => merge(&from, &into),
         Command::Prune { db, runs_before } => prune(&db.db, &runs_before),
         Command::Sensor {
@@ -431,10 +464,13 @@ struct Batch {
 /// reported and the rest still run. `sink` returns an error to stop (a closed pipe).
 fn run_inputs(
     paths: &[PathBuf],
-    config: Config,
-    keylog: Option<&Path>,
+    base: Config,
+    args: &PipelineArgs,
     sink: &mut dyn FnMut(Exchange) -> io::Result<()>,
 ) -> anyhow::Result<Batch> {
+    let config = args.config(base)?;
+    let threads = args.threads();
+    let keylog = args.keylog.as_deref();
     let (inputs, errors) = inputs::expand(paths);
     let mut batch = Batch {
         stats: Stats::default(),
@@ -486,6 +522,7 @@ fn run_inputs(
                 io::stdin(),
                 config,
                 keylog.clone(),
+                threads,
                 &mut each,
                 &mut on_progress,
             ),
@@ -494,6 +531,7 @@ fn run_inputs(
                     f,
                     config,
                     keylog.clone(),
+                    threads,
                     &mut each,
                     &mut on_progress,
                 ),
@@ -532,7 +570,7 @@ fn run_inputs(
 fn exchanges(
     paths: &[PathBuf],
     format: Format,
-    keylog: Option<&Path>,
+    pipeline: &PipelineArgs,
     show_stats: bool,
 ) -> anyhow::Result<u8> {
     let stdout = io::stdout().lock();
@@ -545,7 +583,7 @@ fn exchanges(
         },
         ..Config::default()
     };
-    let batch = run_inputs(paths, config, keylog, &mut |ex| writer.write(&ex))?;
+    let batch = run_inputs(paths, config, pipeline, &mut |ex| writer.write(&ex))?;
     writer.flush()?;
     if show_stats {
         let mut err = io::stderr().lock();
@@ -574,7 +612,7 @@ fn analyze(
     db: &Path,
     hints: Option<&Path>,
     specs: &[PathBuf],
-    keylog: Option<&Path>,
+    pipeline: &PipelineArgs,
     show_stats: bool,
 ) -> anyhow::Result<u8> {
     let (mut analysis, spec_errors) = Analysis::open(db, hints, specs)?;
@@ -583,7 +621,7 @@ fn analyze(
     for e in &spec_errors {
         eprintln!("specter: {e}");
     }
-    let batch = run_inputs(paths, analysis_pipeline(), keylog, &mut |ex| {
+    let batch = run_inputs(paths, analysis_pipeline(), pipeline, &mut |ex| {
         analysis.observe(&ex);
         Ok(())
     })?;
@@ -810,7 +848,7 @@ fn diff(db: &Path, args: &ReportArgs) -> anyhow::Result<u8> {
     finish_report(&outcome, args)
 }
 
-fn ci(paths: &[PathBuf], keylog: Option<&Path>, args: &ReportArgs) -> anyhow::Result<u8> {
+fn ci(paths: &[PathBuf], pipeline: &PipelineArgs, args: &ReportArgs) -> anyhow::Result<u8> {
     let opts = args.options(FailOn::CI_DEFAULT)?;
     let mut config = infer::Config {
         salt: specter::store::new_salt().into_bytes(),
@@ -824,7 +862,7 @@ fn ci(paths: &[PathBuf], keylog: Option<&Path>, args: &ReportArgs) -> anyhow::Re
     }
     let mut inv = Inventory::default();
     let mut observed = Observed::default();
-    let batch = run_inputs(paths, analysis_pipeline(), keylog, &mut |ex| {
+    let batch = run_inputs(paths, analysis_pipeline(), pipeline, &mut |ex| {
         inv.observe(&ex, &config, &mut observed);
         Ok(())
     })?;

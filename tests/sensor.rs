@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::util::{endpoints_json, root, specter, temp_path, tool};
+use crate::util::{endpoints_json, pcap_header, pcap_record, root, specter, temp_path, tool};
 
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
@@ -671,14 +671,7 @@ fn bad_input_is_named_and_exits_2() {
 /// A pcap of `n` SYNs from distinct clients and `n` garbage frames, interleaved.
 fn flood_pcap(path: &Path, n: u32) {
     let mut w = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
-    let mut hdr = Vec::new();
-    hdr.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    hdr.extend_from_slice(&2u16.to_le_bytes());
-    hdr.extend_from_slice(&4u16.to_le_bytes());
-    hdr.extend_from_slice(&[0; 8]);
-    hdr.extend_from_slice(&65535u32.to_le_bytes());
-    hdr.extend_from_slice(&1u32.to_le_bytes());
-    w.write_all(&hdr).expect("write");
+    w.write_all(&pcap_header()).expect("write");
     let mut rng = 0x2545_f491_4f6c_dd1du64;
     for i in 0..n {
         let src = (0x0a00_0000u32 + i).to_be_bytes();
@@ -698,15 +691,7 @@ fn flood_pcap(path: &Path, n: u32) {
         }
         for (k, frame) in [syn, junk].iter().enumerate() {
             let usec = 1_700_000_000_000_000u64 + u64::from(i) * 20 + k as u64 * 10;
-            w.write_all(&((usec / 1_000_000) as u32).to_le_bytes())
-                .expect("write");
-            w.write_all(&((usec % 1_000_000) as u32).to_le_bytes())
-                .expect("write");
-            w.write_all(&(frame.len() as u32).to_le_bytes())
-                .expect("write");
-            w.write_all(&(frame.len() as u32).to_le_bytes())
-                .expect("write");
-            w.write_all(frame).expect("write");
+            w.write_all(&pcap_record(usec, frame)).expect("write");
         }
     }
     w.flush().expect("flush");

@@ -11,4 +11,5 @@ mod protocols;
 mod reports;
 mod sensor;
 mod specs;
+mod threads;
 mod tls;

@@ -148,6 +148,29 @@ pub fn captures_below(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// The global header of a classic pcap: v2.4, microseconds, snaplen 262144, Ethernet.
+pub fn pcap_header() -> Vec<u8> {
+    let mut hdr = Vec::with_capacity(24);
+    hdr.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    hdr.extend_from_slice(&2u16.to_le_bytes());
+    hdr.extend_from_slice(&4u16.to_le_bytes());
+    hdr.extend_from_slice(&[0; 8]);
+    hdr.extend_from_slice(&262_144u32.to_le_bytes());
+    hdr.extend_from_slice(&1u32.to_le_bytes());
+    hdr
+}
+
+/// One classic pcap record: the frame captured whole at `usec` microseconds.
+pub fn pcap_record(usec: u64, frame: &[u8]) -> Vec<u8> {
+    let mut rec = Vec::with_capacity(16 + frame.len());
+    rec.extend_from_slice(&((usec / 1_000_000) as u32).to_le_bytes());
+    rec.extend_from_slice(&((usec % 1_000_000) as u32).to_le_bytes());
+    rec.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+    rec.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+    rec.extend_from_slice(frame);
+    rec
+}
+
 /// Writes a classic pcap (Ethernet) of HTTP conversations over real TCP framing: each
 /// conversation is one connection (handshake, the request and response bytes in
 /// segments of at most 1400 bytes, FIN) from its own client port to 10.0.0.9:80. Used to
@@ -157,14 +180,7 @@ pub fn write_http_pcap(path: &Path, conversations: impl IntoIterator<Item = (Vec
     let file = std::fs::File::create(path).expect("create pcap");
     let mut w = std::io::BufWriter::new(file);
     // Global header: magic, v2.4, snaplen 262144, LINKTYPE_ETHERNET.
-    let mut hdr = Vec::new();
-    hdr.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    hdr.extend_from_slice(&2u16.to_le_bytes());
-    hdr.extend_from_slice(&4u16.to_le_bytes());
-    hdr.extend_from_slice(&[0; 8]);
-    hdr.extend_from_slice(&262_144u32.to_le_bytes());
-    hdr.extend_from_slice(&1u32.to_le_bytes());
-    w.write_all(&hdr).expect("write");
+    w.write_all(&pcap_header()).expect("write");
     let mut usec: u64 = 1_700_000_000_000_000;
     let mut packet = |w: &mut std::io::BufWriter<std::fs::File>,
                       from_client: bool,
@@ -190,13 +206,7 @@ pub fn write_http_pcap(path: &Path, conversations: impl IntoIterator<Item = (Vec
         let mut buf = Vec::with_capacity(payload.len() + 64);
         b.write(&mut buf, payload).expect("build packet");
         usec += 10;
-        let mut rec = Vec::with_capacity(16);
-        rec.extend_from_slice(&((usec / 1_000_000) as u32).to_le_bytes());
-        rec.extend_from_slice(&((usec % 1_000_000) as u32).to_le_bytes());
-        rec.extend_from_slice(&(buf.len() as u32).to_le_bytes());
-        rec.extend_from_slice(&(buf.len() as u32).to_le_bytes());
-        w.write_all(&rec).expect("write");
-        w.write_all(&buf).expect("write");
+        w.write_all(&pcap_record(usec, &buf)).expect("write");
     };
     for (i, (req, resp)) in conversations.into_iter().enumerate() {
         let port = 1024 + (i % 60_000) as u16;

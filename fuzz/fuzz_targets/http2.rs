@@ -14,6 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&mode, mut rest)) = data.split_first() else { return };
     let info = FlowInfo {
         id: 0,
+        at: 0,
         addrs: [(IpAddr::from([10, 0, 0, 1]), 40000), (IpAddr::from([10, 0, 0, 2]), 80)],
         context: 0,
         client: Some(Side::A),

@@ -23,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
     ctx.keys.embedded.add_text(keylog);
     let info = FlowInfo {
         id: 0,
+        at: 0,
         addrs: [(IpAddr::from([10, 0, 0, 1]), 40000), (IpAddr::from([10, 0, 0, 2]), 443)],
         context: 0,
         client: Some(Side::A),

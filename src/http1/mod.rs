@@ -17,7 +17,7 @@ pub mod head;
 
 use std::collections::{BTreeSet, VecDeque};
 
-use crate::exchange::{push_note, socket, Body, Exchange, Head, Message, Note, Proto};
+use crate::exchange::{push_note, socket, Body, Exchange, Head, Message, Note, Order, Proto};
 use crate::source::Timestamp;
 use crate::stats::Stats;
 use crate::tcp::{FlowEvent, FlowInfo, Side, StreamApp};
@@ -66,8 +66,10 @@ pub struct Ctx {
     /// Finished exchanges, not yet ordered.
     pub out: Vec<Exchange>,
     /// Orders of messages in progress.
-    pub open: BTreeSet<u64>,
-    next_order: u64,
+    pub open: BTreeSet<Order>,
+    /// The step and flow of the last order given, and how many it was given there.
+    last: (u64, u64),
+    given: u32,
 }
 
 impl Ctx {
@@ -79,14 +81,25 @@ impl Ctx {
         }
     }
 
-    pub(crate) fn begin(&mut self) -> u64 {
-        let order = self.next_order;
-        self.next_order += 1;
+    /// Reserves the order of a message that `info`'s flow begins now.
+    pub(crate) fn begin(&mut self, info: &FlowInfo) -> Order {
+        // A flow's messages of one step are begun together, so counting them per
+        // (step, flow) needs no per-flow state.
+        if self.last != (info.at, info.id) {
+            self.last = (info.at, info.id);
+            self.given = 0;
+        }
+        let order = Order {
+            at: info.at,
+            flow: info.id,
+            n: self.given,
+        };
+        self.given += 1;
         self.open.insert(order);
         order
     }
 
-    pub(crate) fn release(&mut self, order: u64) {
+    pub(crate) fn release(&mut self, order: Order) {
         self.open.remove(&order);
     }
 
@@ -118,7 +131,7 @@ enum State {
 /// A message being read.
 #[derive(Debug)]
 struct Building {
-    order: u64,
+    order: Order,
     kind: StartKind,
     first_ts: Timestamp,
     last_ts: Timestamp,
@@ -136,7 +149,7 @@ struct Building {
 impl Building {
     /// A message whose start line was just recognised.
     fn start(
-        order: u64,
+        order: Order,
         kind: StartKind,
         first_ts: Timestamp,
         last_ts: Timestamp,
@@ -198,7 +211,7 @@ impl Dir {
 
 #[derive(Debug)]
 struct Pending {
-    order: u64,
+    order: Order,
     method_head: bool,
     method_connect: bool,
     request: Option<Message>,
@@ -288,7 +301,7 @@ impl WsDirection {
 /// A connection upgraded to WebSocket: the upgrade exchange waits for the counts.
 #[derive(Debug)]
 struct WebSocket {
-    order: u64,
+    order: Order,
     client: Side,
     dirs: [WsDirection; 2],
 }
@@ -396,7 +409,7 @@ impl Connection {
         }
     }
 
-    fn exchange(&self, info: &FlowInfo, order: u64) -> Exchange {
+    fn exchange(&self, info: &FlowInfo, order: Order) -> Exchange {
         let client = self.client.unwrap_or(Side::A);
         let mut ex = Exchange {
             order,
@@ -550,7 +563,7 @@ impl Connection {
                 }
                 let dir = &mut self.dirs[idx(side)];
                 dir.messages += 1;
-                let order = ctx.begin();
+                let order = ctx.begin(info);
                 let notes = if std::mem::take(&mut dir.gap) {
                     vec![Note::Gap]
                 } else {
@@ -1044,7 +1057,7 @@ impl Connection {
                 }
                 let dir = &mut self.dirs[idx(side)];
                 dir.messages += 1;
-                let order = ctx.begin();
+                let order = ctx.begin(info);
                 let notes = vec![Note::Gap, Note::Incomplete];
                 let mut cur =
                     Building::start(order, StartKind::Request, dir.first_ts, dir.first_ts, notes);

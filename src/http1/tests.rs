@@ -13,6 +13,7 @@ const S: Side = Side::B;
 fn info(handshake: bool) -> FlowInfo {
     FlowInfo {
         id: 0,
+        at: 0,
         addrs: [
             (IpAddr::from([10, 0, 0, 1]), 40000),
             (IpAddr::from([10, 0, 0, 2]), 8080),

@@ -26,7 +26,7 @@ pub mod huffman;
 use std::collections::BTreeMap;
 
 use crate::exchange::{
-    push_note, socket, Body, Exchange, Head, Message, Note, Proto, Span, StartLine,
+    push_note, socket, Body, Exchange, Head, Message, Note, Order, Proto, Span, StartLine,
 };
 use crate::http1::{body, Ctx};
 use crate::source::Timestamp;
@@ -88,7 +88,7 @@ impl GrpcCounter {
 
 #[derive(Debug)]
 struct Stream {
-    order: u64,
+    order: Order,
     request: Part,
     response: Part,
     notes: Vec<Note>,
@@ -134,7 +134,7 @@ impl Connection {
         client: Side,
         midstream: bool,
         upgraded: Option<Message>,
-        order: Option<u64>,
+        order: Option<Order>,
     ) -> Self {
         let mut readers = [Reader::server(), Reader::server()];
         readers[idx(client)] = if midstream {
@@ -369,7 +369,7 @@ impl Connection {
                 }
             }
             ctx.stats.http2_streams += 1;
-            let order = ctx.begin();
+            let order = ctx.begin(info);
             let mut notes = Vec::new();
             if self.midstream {
                 notes.push(Note::Midstream);

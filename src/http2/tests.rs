@@ -14,6 +14,7 @@ const S: Side = Side::B;
 fn info() -> FlowInfo {
     FlowInfo {
         id: 0,
+        at: 0,
         addrs: [
             (IpAddr::from([10, 0, 0, 1]), 40000),
             (IpAddr::from([10, 0, 0, 2]), 8080),

@@ -56,8 +56,11 @@ pub enum CloseReason {
 /// What the table knows about a connection.
 #[derive(Debug, Clone)]
 pub struct FlowInfo {
-    /// Sequential id, in order of creation.
+    /// The input position of the step that created the flow: unique, growing in order of
+    /// creation, and the same however flows are spread over tables.
     pub id: u64,
+    /// The input position of the step being handled now (see [`crate::exchange::Order`]).
+    pub at: u64,
     /// Address and port of side A and side B.
     pub addrs: [(IpAddr, u16); 2],
     /// VLAN/tunnel context.
@@ -173,8 +176,11 @@ pub struct FlowTable<A> {
     /// Flows are boxed so the table itself stays small: hashbrown may grow it to twice
     /// the cap when removals leave tombstones, and it should cost pointers, not flows.
     flows: HashMap<FlowKey, Box<Flow<A>>, foldhash::fast::RandomState>,
-    next_id: u64,
-    next_sweep: Timestamp,
+    /// The input position of the step being handled.
+    at: u64,
+    /// Positions and sweeps when the table numbers its own steps ([`FlowTable::segment`]).
+    next_at: u64,
+    sweep: SweepClock,
     /// Counters of flows that have ended, plus table events.
     pub counters: TableCounters,
 }
@@ -192,14 +198,55 @@ fn add_events(sum: &mut AssemblerEvents, e: &AssemblerEvents) {
 /// How often (packet time) idle flows are looked for.
 const SWEEP_INTERVAL: Timestamp = 5_000_000_000;
 
+/// When to look for idle flows: every [`SWEEP_INTERVAL`] of packet time, at the first
+/// segment past it. Whoever numbers the input's steps keeps one, so that every table
+/// sweeps at the same positions.
+#[derive(Debug, Clone, Copy)]
+pub struct SweepClock {
+    next: Timestamp,
+}
+
+impl Default for SweepClock {
+    fn default() -> Self {
+        SweepClock {
+            next: Timestamp::MIN,
+        }
+    }
+}
+
+impl SweepClock {
+    /// True when a segment of time `ts` should be preceded by a sweep at `ts`.
+    pub fn due(&mut self, ts: Timestamp) -> bool {
+        if ts < self.next {
+            return false;
+        }
+        let first = self.next == Timestamp::MIN;
+        self.next = ts.saturating_add(SWEEP_INTERVAL);
+        !first
+    }
+}
+
+/// Which of `shards` tables the connection of `seg` belongs to: both directions of a
+/// connection give the same answer, and so does every run.
+pub fn shard_of(seg: &TcpSegment<'_>, shards: usize) -> usize {
+    use std::hash::BuildHasher;
+    if shards <= 1 {
+        return 0;
+    }
+    let hash = foldhash::fast::FixedState::with_seed(0x5bec_7e12).hash_one(FlowKey::of(seg));
+    // Multiply-shift maps the hash onto 0..shards without a division.
+    ((u128::from(hash) * shards as u128) >> 64) as usize
+}
+
 impl<A: StreamApp + Default> FlowTable<A> {
     /// An empty table.
     pub fn new(limits: Limits) -> Self {
         FlowTable {
             limits,
             flows: HashMap::default(),
-            next_id: 0,
-            next_sweep: Timestamp::MIN,
+            at: 0,
+            next_at: 0,
+            sweep: SweepClock::default(),
             counters: TableCounters::default(),
         }
     }
@@ -224,14 +271,23 @@ impl<A: StreamApp + Default> FlowTable<A> {
         c
     }
 
-    /// Feeds one segment.
+    /// Feeds one segment, numbering the steps itself and sweeping idle flows every
+    /// [`SWEEP_INTERVAL`] of packet time: for a caller whose table sees the whole input.
     pub fn segment(&mut self, seg: &TcpSegment<'_>, ctx: &mut A::Ctx) {
-        if seg.ts >= self.next_sweep {
-            if self.next_sweep != Timestamp::MIN {
-                self.expire(seg.ts, ctx);
-            }
-            self.next_sweep = seg.ts.saturating_add(SWEEP_INTERVAL);
+        if self.sweep.due(seg.ts) {
+            let at = self.next_at;
+            self.next_at += 1;
+            self.expire(at, seg.ts, ctx);
         }
+        let at = self.next_at;
+        self.next_at += 1;
+        self.segment_at(at, seg, ctx);
+    }
+
+    /// Feeds the segment at input position `at`. Idle flows are not swept here: the caller
+    /// numbers the steps and calls [`FlowTable::expire`] when its [`SweepClock`] says.
+    pub fn segment_at(&mut self, at: u64, seg: &TcpSegment<'_>, ctx: &mut A::Ctx) {
+        self.at = at;
         let key = FlowKey::of(seg);
         let syn = seg.flags & flags::SYN != 0;
         let has_payload = !seg.payload.is_empty() || seg.missing > 0;
@@ -253,14 +309,14 @@ impl<A: StreamApp + Default> FlowTable<A> {
                 self.evict(seg.ts, ctx);
             }
             let info = FlowInfo {
-                id: self.next_id,
+                id: at,
+                at,
                 addrs: [seg.src, seg.dst],
                 context: seg.context,
                 client: None,
                 first_ts: seg.ts,
                 last_ts: seg.ts,
             };
-            self.next_id += 1;
             self.counters.flows += 1;
             if !syn {
                 self.counters.midstream += 1;
@@ -286,6 +342,7 @@ impl<A: StreamApp + Default> FlowTable<A> {
             fin_done,
             app,
         } = &mut **flow;
+        info.at = at;
         info.last_ts = info.last_ts.max(seg.ts);
         let side = if seg.src == info.addrs[0] {
             Side::A
@@ -326,8 +383,9 @@ impl<A: StreamApp + Default> FlowTable<A> {
         }
     }
 
-    /// Closes flows idle for longer than the timeout as of `now`.
-    pub fn expire(&mut self, now: Timestamp, ctx: &mut A::Ctx) {
+    /// Closes flows idle for longer than the timeout as of `now`, at input position `at`.
+    pub fn expire(&mut self, at: u64, now: Timestamp, ctx: &mut A::Ctx) {
+        self.at = at;
         let timeout = self.limits.idle_timeout;
         let mut idle: Vec<(u64, FlowKey)> = self
             .flows
@@ -349,8 +407,10 @@ impl<A: StreamApp + Default> FlowTable<A> {
     }
 
     /// Closes the `n` least recently active flows (a live sensor over its memory budget
-    /// sheds them); each counts as evicted. Returns how many were closed.
-    pub fn shed(&mut self, n: usize, now: Timestamp, ctx: &mut A::Ctx) -> usize {
+    /// sheds them) as part of the step at `at`; each counts as evicted. Returns how many
+    /// were closed.
+    pub fn shed(&mut self, at: u64, n: usize, now: Timestamp, ctx: &mut A::Ctx) -> usize {
+        self.at = at;
         self.close_oldest(n, now, ctx)
     }
 
@@ -374,8 +434,9 @@ impl<A: StreamApp + Default> FlowTable<A> {
         n
     }
 
-    /// Closes every flow, oldest first (end of input).
+    /// Closes every flow, oldest first (end of input, the last position).
     pub fn finish(&mut self, ctx: &mut A::Ctx) {
+        self.at = u64::MAX;
         let mut all: Vec<(u64, Timestamp, FlowKey)> = self
             .flows
             .iter()
@@ -391,6 +452,7 @@ impl<A: StreamApp + Default> FlowTable<A> {
         let Some(mut flow) = self.flows.remove(key) else {
             return;
         };
+        flow.info.at = self.at;
         let Flow {
             info,
             dirs,
@@ -510,7 +572,7 @@ mod tests {
         assert!(t.is_empty());
         t.segment(&seg(2, false, 9, 1, ACK, b"HTTP"), &mut out);
         t.segment(&seg(3, true, 1, 13, RST, b""), &mut out);
-        assert_eq!(out, vec!["flow 0 client None A:HTTP Reset"]);
+        assert_eq!(out, vec!["flow 1 client None A:HTTP Reset"]);
     }
 
     #[test]

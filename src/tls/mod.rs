@@ -23,7 +23,7 @@ pub mod keylog;
 pub mod record;
 
 use crate::app;
-use crate::exchange::{push_note, socket, Exchange, Note, Proto};
+use crate::exchange::{push_note, socket, Exchange, Note, Order, Proto};
 use crate::http1::Ctx;
 use crate::http2;
 use crate::source::Timestamp;
@@ -98,7 +98,7 @@ pub struct Connection {
     client: Side,
     dirs: [Direction; 2],
     info: TlsInfo,
-    order: u64,
+    order: Order,
     /// The opaque line's order is still reserved in the context.
     order_open: bool,
     notes: Vec<Note>,
@@ -138,7 +138,7 @@ fn server_hello_has_psk(body: &[u8]) -> bool {
 
 impl Connection {
     /// A connection whose client is `client`, started at `ts`.
-    pub fn new(client: Side, ts: Timestamp, ctx: &mut Ctx) -> Self {
+    pub fn new(info: &FlowInfo, client: Side, ts: Timestamp, ctx: &mut Ctx) -> Self {
         ctx.stats.tls_connections += 1;
         Connection {
             client,
@@ -148,7 +148,7 @@ impl Connection {
                 last_ts: ts,
                 ..TlsInfo::default()
             },
-            order: ctx.begin(),
+            order: ctx.begin(info),
             order_open: true,
             notes: Vec::new(),
             hellos: Hellos::default(),

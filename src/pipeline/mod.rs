@@ -1,26 +1,37 @@
 /*!
 The pipeline: packets in, exchanges out in the order their first message began.
 
-[`Analyzer`] owns one decoder, one flow table of HTTP/1 connections and the reorder buffer.
-It is fed packets one at a time (from a file or, later, a live interface) and pushes each
-finished [`Exchange`] to a sink as soon as no earlier-starting exchange can still be in
-progress. Memory stays bounded: the reorder buffer releases its oldest entries past
+Three stages, each a state machine of its own module:
+- [`front`] decodes packets (link, IP and its fragments, TCP) into numbered steps;
+- a [`shard`] is one flow table with the HTTP/1, HTTP/2 and TLS state of its connections;
+- [`reorder`] releases each finished [`Exchange`] as soon as no earlier-starting one can
+  still be in progress.
+
+[`Analyzer`] chains one of each on the caller's thread (the live sensor, `--threads 1`);
+[`parallel`] runs the front on a reader thread and spreads connections over shards on
+worker threads, with the same output. Memory stays bounded: every table and buffer has a
+cap in [`Config`], and the reorder buffer releases its oldest entries past
 [`Config::max_reorder`] even if that bends the order.
 */
 
+pub mod front;
+pub mod parallel;
+pub mod reorder;
+pub mod shard;
+
 use std::cell::RefCell;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::Arc;
 
-use crate::app::Connection;
-use crate::decode::{defrag, Decoder};
+use crate::decode::defrag;
 use crate::exchange::Exchange;
 use crate::http1;
 use crate::source::Packet;
 use crate::stats::Stats;
-use crate::tcp::{self, FlowTable};
+use crate::tcp;
 use crate::tls::keylog::{KeyLog, Keys};
+use front::Front;
+use reorder::Reorder;
+use shard::Shard;
 
 /// The secrets type of a pcapng Decryption Secrets Block holding an NSS key log.
 pub const DSB_TLS_KEY_LOG: u32 = 0x544c_534b;
@@ -98,6 +109,15 @@ impl Config {
         }
     }
 
+    /// The caps of one of `shards` flow tables: the flow table's share of this budget.
+    /// The other caps are per flow (buffers, bodies) or belong to the single front
+    /// (fragments) and reorder buffer.
+    pub fn for_shards(&self, shards: usize) -> Config {
+        let mut c = *self;
+        c.tcp.max_flows = (self.tcp.max_flows / shards.max(1)).max(1);
+        c
+    }
+
     /// What these caps allow the pipeline to hold, in bytes, under the assumptions of
     /// [`Config::with_memory_budget`] (one flow in 64 holding data).
     pub fn memory_estimate(&self) -> u64 {
@@ -122,164 +142,76 @@ impl Default for Config {
     }
 }
 
-struct Ordered(Exchange);
-
-impl PartialEq for Ordered {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.order == other.0.order
-    }
-}
-impl Eq for Ordered {}
-impl PartialOrd for Ordered {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Ordered {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.order.cmp(&other.0.order)
-    }
-}
-
-/// Packets to exchanges.
+/// Packets to exchanges on the caller's thread: one [`Front`], one [`Shard`], one
+/// [`Reorder`]. A live sensor and every single-threaded run use it.
 pub struct Analyzer {
-    config: Config,
-    decoder: Decoder,
-    flows: FlowTable<Connection>,
-    ctx: http1::Ctx,
-    held: BinaryHeap<Reverse<Ordered>>,
-    last_expire: i64,
-    /// Counters of the source and decode layers.
-    decode_stats: Stats,
-    /// Flows closed by [`Analyzer::shed`].
-    shed: u64,
-    /// The latest packet time seen.
-    now: i64,
+    front: Front,
+    shard: Shard,
+    reorder: Reorder,
 }
 
 impl Analyzer {
     /// A fresh analyzer.
     pub fn new(config: Config) -> Self {
         Analyzer {
-            config,
-            decoder: Decoder::new(config.defrag),
-            flows: FlowTable::new(config.tcp),
-            ctx: http1::Ctx::new(config.http),
-            held: BinaryHeap::new(),
-            last_expire: i64::MIN,
-            decode_stats: Stats::default(),
-            shed: 0,
-            now: i64::MIN,
+            front: Front::new(config.defrag),
+            shard: Shard::new(&config, None),
+            reorder: Reorder::new(config.max_reorder),
         }
     }
 
     /// Feeds one captured packet; finished exchanges go to `sink` in order.
     pub fn packet(&mut self, packet: &Packet<'_>, sink: &mut dyn FnMut(Exchange)) {
-        let Analyzer {
-            decoder,
-            flows,
-            ctx,
-            decode_stats,
-            ..
-        } = self;
-        self.now = self.now.max(packet.ts);
-        decode_stats.packets += 1;
-        decode_stats.bytes += packet.data.len() as u64;
-        *decode_stats
-            .packets_by_linktype
-            .entry(packet.linktype)
-            .or_default() += 1;
-        // The decoder counts into its own Stats; the layers above into the context's.
-        decoder.decode(
-            packet.ts,
-            packet.linktype,
-            packet.data,
-            decode_stats,
-            &mut |seg, _| flows.segment(seg, ctx),
-        );
-        if packet.ts > self.last_expire.saturating_add(5_000_000_000) {
-            self.last_expire = packet.ts;
-            self.decoder.expire(packet.ts, &mut self.decode_stats);
-        }
+        let shard = &mut self.shard;
+        self.front
+            .packet(packet, &mut |at, step| shard.step(at, step));
         self.release(sink, false);
     }
 
     /// The TLS session keys used to decrypt (a sensor refreshes the key log through it).
     pub fn keys_mut(&mut self) -> &mut Keys {
-        &mut self.ctx.keys
+        self.shard.keys_mut()
     }
 
     /// Takes secrets embedded in the capture (a pcapng Decryption Secrets Block); other
     /// secret types than a TLS key log are ignored.
     pub fn secrets(&mut self, kind: u32, data: &[u8]) {
-        if kind == DSB_TLS_KEY_LOG {
-            // The block is padded to 32 bits with zero bytes.
-            let end = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-            self.ctx.keys.embedded.add_text(&data[..end]);
-        }
+        self.shard.secrets(kind, data);
     }
 
     /// Closes the least recently active `1/fraction` of the flows to give memory back
     /// (a live sensor over its budget); what they held is released as exchanges, and
     /// each counts as evicted and shed. Returns how many flows were closed.
     pub fn shed(&mut self, fraction: usize, sink: &mut dyn FnMut(Exchange)) -> usize {
-        let n = self.flows.len() / fraction.max(1);
-        let closed = self.flows.shed(n, self.now, &mut self.ctx);
-        self.shed += closed as u64;
+        // Shedding is a step of its own, after every step so far.
+        let at = self.front.next_at();
+        let closed = self.shard.shed(at, fraction, self.front.now());
         self.release(sink, false);
         closed
     }
 
     /// Connections tracked now.
     pub fn open_flows(&self) -> usize {
-        self.flows.len()
+        self.shard.open_flows()
     }
 
     /// Ends the input: closes every flow and releases every exchange.
     pub fn finish(&mut self, sink: &mut dyn FnMut(Exchange)) {
-        self.flows.finish(&mut self.ctx);
+        self.shard.finish();
         self.release(sink, true);
     }
 
     fn release(&mut self, sink: &mut dyn FnMut(Exchange), all: bool) {
-        for ex in self.ctx.out.drain(..) {
-            self.held.push(Reverse(Ordered(ex)));
-        }
-        let low_water = if all {
-            None
-        } else {
-            self.ctx.open.first().copied()
-        };
-        while let Some(Reverse(Ordered(top))) = self.held.peek() {
-            let ready = low_water.is_none_or(|lw| top.order < lw)
-                || self.held.len() > self.config.max_reorder;
-            if !ready {
-                break;
-            }
-            if let Some(Reverse(Ordered(ex))) = self.held.pop() {
-                sink(ex);
-            }
-        }
+        self.shard.take_finished(&mut self.reorder);
+        let low_water = (!all).then(|| self.shard.low_water(self.front.next_at()));
+        self.reorder.release(low_water, sink);
     }
 
     /// Counters so far, the flow table's included.
     pub fn stats(&self) -> Stats {
-        let mut s = self.ctx.stats.clone();
-        s.merge(&self.decode_stats);
-        let t = self.flows.totals();
-        s.flows = t.flows;
-        s.flows_midstream = t.midstream;
-        s.flows_evicted = t.evicted;
-        s.flows_shed = self.shed;
-        s.flows_timed_out = t.timed_out;
-        s.tcp_retransmissions = t.assembler.retransmissions;
-        s.tcp_out_of_order = t.assembler.out_of_order;
-        s.tcp_gaps = t.assembler.gaps;
-        s.tcp_gap_bytes = t.assembler.gap_bytes;
-        s.tcp_buffer_overflows = t.assembler.overflows;
-        s.tcp_overlap_conflicts = t.assembler.conflicts;
-        s.tcp_payload_bytes = t.assembler.delivered;
-        s.tls_keylog_bad_lines += self.ctx.keys.embedded.bad;
+        let mut s = self.shard.stats();
+        s.merge(self.front.stats());
+        s.tls_keylog_bad_lines += self.shard.embedded_bad_lines();
         s
     }
 }
@@ -292,39 +224,43 @@ pub fn run_capture<R: std::io::Read + Send>(
     sink: &mut dyn FnMut(Exchange),
     on_progress: &mut dyn FnMut(u64),
 ) -> (Stats, Result<(), crate::source::CaptureError>) {
-    run_capture_with_keys(reader, config, None, sink, on_progress)
+    run_capture_with_keys(reader, config, None, 1, sink, on_progress)
 }
 
-/// [`run_capture`] with a TLS key log (`--keylog`) shared by every capture of a run.
-/// Secrets embedded in the capture (pcapng) are used with or without it.
+/// [`run_capture`] with a TLS key log (`--keylog`) shared by every capture of a run, on
+/// `threads` analysis threads (the output is the same for any number; more than one
+/// spreads connections over [`parallel`] shards). Secrets embedded in the capture
+/// (pcapng) are used with or without a key log.
 pub fn run_capture_with_keys<R: std::io::Read + Send>(
     reader: R,
     config: Config,
     keylog: Option<Arc<KeyLog>>,
+    threads: usize,
     sink: &mut dyn FnMut(Exchange),
     on_progress: &mut dyn FnMut(u64),
 ) -> (Stats, Result<(), crate::source::CaptureError>) {
-    let mut analyzer = Analyzer::new(config);
-    analyzer.ctx.keys = Keys::with_file(keylog);
-    // Packets and secrets come from one reader, interleaved as in the file.
-    let cell = RefCell::new(analyzer);
-    let result = crate::source::read_capture(
-        reader,
-        |p| cell.borrow_mut().packet(p, sink),
-        |secrets| cell.borrow_mut().secrets(secrets.kind, &secrets.data),
-        on_progress,
-    );
-    let mut analyzer = cell.into_inner();
-    analyzer.finish(sink);
-    let mut stats = analyzer.stats();
+    let (mut stats, result) = if threads > 1 {
+        parallel::run(reader, config, keylog, threads, sink, on_progress)
+    } else {
+        let mut analyzer = Analyzer::new(config);
+        analyzer.shard = Shard::new(&config, keylog);
+        // Packets and secrets come from one reader, interleaved as in the file.
+        let cell = RefCell::new(analyzer);
+        let result = crate::source::read_capture(
+            reader,
+            |p| cell.borrow_mut().packet(p, sink),
+            |secrets| cell.borrow_mut().secrets(secrets.kind, &secrets.data),
+            on_progress,
+        );
+        let mut analyzer = cell.into_inner();
+        analyzer.finish(sink);
+        (analyzer.stats(), result.map(|_| ()).map_err(|(_, e)| e))
+    };
     stats.files = 1;
-    match result {
-        Ok(_) => (stats, Ok(())),
-        Err((_, e)) => {
-            stats.files_failed = 1;
-            (stats, Err(e))
-        }
+    if result.is_err() {
+        stats.files_failed = 1;
     }
+    (stats, result)
 }
 
 #[cfg(test)]

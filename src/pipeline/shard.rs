@@ -1,0 +1,127 @@
+/*!
+A shard: one flow table with its HTTP and TLS state, fed the [`Step`]s of its connections.
+
+A single-threaded run has one shard that sees every step; `--threads N` spreads the
+connections over N shards by a hash of their addresses ([`crate::tcp::shard_of`]), each on
+its own thread. Sweeps reach every shard. A shard hands out finished exchanges unordered,
+with the lowest [`Order`] it may still produce (its low water), and [`super::reorder`]
+puts them back in order.
+*/
+
+use std::sync::Arc;
+
+use super::front::Step;
+use super::{Config, DSB_TLS_KEY_LOG};
+use crate::app::Connection;
+use crate::exchange::{Exchange, Order};
+use crate::http1;
+use crate::source::Timestamp;
+use crate::stats::Stats;
+use crate::tcp::FlowTable;
+use crate::tls::keylog::{KeyLog, Keys};
+
+/// One flow table and its application state.
+pub struct Shard {
+    flows: FlowTable<Connection>,
+    ctx: http1::Ctx,
+    /// Flows closed by [`Shard::shed`].
+    shed: u64,
+}
+
+impl Shard {
+    /// An empty shard with the caps of `config` and the key log of the run.
+    pub fn new(config: &Config, keylog: Option<Arc<KeyLog>>) -> Self {
+        let mut ctx = http1::Ctx::new(config.http);
+        ctx.keys = Keys::with_file(keylog);
+        Shard {
+            flows: FlowTable::new(config.tcp),
+            ctx,
+            shed: 0,
+        }
+    }
+
+    /// Carries out the step at position `at`.
+    pub fn step(&mut self, at: u64, step: Step<'_, '_>) {
+        match step {
+            Step::Sweep(ts) => self.flows.expire(at, ts, &mut self.ctx),
+            Step::Segment(seg) => self.flows.segment_at(at, seg, &mut self.ctx),
+        }
+    }
+
+    /// Takes secrets embedded in the capture (a pcapng Decryption Secrets Block); other
+    /// secret types than a TLS key log are ignored.
+    pub fn secrets(&mut self, kind: u32, data: &[u8]) {
+        if kind == DSB_TLS_KEY_LOG {
+            // The block is padded to 32 bits with zero bytes.
+            let end = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+            self.ctx.keys.embedded.add_text(&data[..end]);
+        }
+    }
+
+    /// Lines of embedded secrets that could not be read.
+    pub fn embedded_bad_lines(&self) -> u64 {
+        self.ctx.keys.embedded.bad
+    }
+
+    /// The TLS session keys used to decrypt (a sensor refreshes the key log through it).
+    pub fn keys_mut(&mut self) -> &mut Keys {
+        &mut self.ctx.keys
+    }
+
+    /// Moves the exchanges finished so far to `out`, in no particular order.
+    pub fn take_finished(&mut self, out: &mut impl Extend<Exchange>) {
+        out.extend(self.ctx.out.drain(..));
+    }
+
+    /// The lowest order this shard may still give an exchange, once every step before
+    /// `next_at` has been carried out: that of its oldest unfinished message, or the
+    /// next position.
+    pub fn low_water(&self, next_at: u64) -> Order {
+        let next = Order {
+            at: next_at,
+            flow: 0,
+            n: 0,
+        };
+        self.ctx.open.first().copied().map_or(next, |o| o.min(next))
+    }
+
+    /// Closes the least recently active `1/fraction` of the flows as part of the step at
+    /// `at` (a live sensor over its budget); each counts as evicted and shed. Returns how
+    /// many flows were closed.
+    pub fn shed(&mut self, at: u64, fraction: usize, now: Timestamp) -> usize {
+        let n = self.flows.len() / fraction.max(1);
+        let closed = self.flows.shed(at, n, now, &mut self.ctx);
+        self.shed += closed as u64;
+        closed
+    }
+
+    /// Connections tracked now.
+    pub fn open_flows(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// Ends the input: closes every flow.
+    pub fn finish(&mut self) {
+        self.flows.finish(&mut self.ctx);
+    }
+
+    /// Counters of the flow table and the layers above it (not the embedded key lines:
+    /// every shard reads the same ones, see [`Shard::embedded_bad_lines`]).
+    pub fn stats(&self) -> Stats {
+        let mut s = self.ctx.stats.clone();
+        let t = self.flows.totals();
+        s.flows = t.flows;
+        s.flows_midstream = t.midstream;
+        s.flows_evicted = t.evicted;
+        s.flows_shed = self.shed;
+        s.flows_timed_out = t.timed_out;
+        s.tcp_retransmissions = t.assembler.retransmissions;
+        s.tcp_out_of_order = t.assembler.out_of_order;
+        s.tcp_gaps = t.assembler.gaps;
+        s.tcp_gap_bytes = t.assembler.gap_bytes;
+        s.tcp_buffer_overflows = t.assembler.overflows;
+        s.tcp_overlap_conflicts = t.assembler.conflicts;
+        s.tcp_payload_bytes = t.assembler.delivered;
+        s
+    }
+}
