@@ -4,6 +4,9 @@
 #     kill_wait PID SIGNAL           signal a process, wait up to 10 s, then SIGKILL it
 #     start_tcpdump OUT LOG FILTER   record lo to OUT; sets TCPDUMP_PID, returns once listening
 #     tcpdump_dropped LOG            the "dropped by kernel" count tcpdump printed on exit
+#     nginx_conf_head DIR            prints the start of an nginx config that keeps everything
+#                                    in DIR (1 worker, foreground), up to inside `http {`
+#     TLS_CURL_VARIANTS              curl options cycling TLS 1.2/1.3, HTTP/1.1/2, AEAD suites
 #   timing (run.sh, bench.sh):
 #     specter_binary                 checks/builds $SPECTER (cargo build --release if it is
 #                                    this repo's and missing, or BUILD=1); sets SPECTER_OK
@@ -42,6 +45,37 @@ start_tcpdump() {  # $1 out file, $2 log file, $3 filter
 tcpdump_dropped() {  # $1 tcpdump's log
   sed -n 's/^\([0-9]*\) packets\{0,1\} dropped by kernel.*/\1/p' "$1"
 }
+
+nginx_conf_head() {  # $1 dir: pid, logs and temp files go there (DIR/tmp must exist)
+  cat <<EOF
+worker_processes 1;
+daemon off;
+user root root;
+pid $1/nginx.pid;
+error_log $1/nginx-error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $1/tmp/body;
+  proxy_temp_path $1/tmp/proxy;
+  fastcgi_temp_path $1/tmp/fastcgi;
+  uwsgi_temp_path $1/tmp/uwsgi;
+  scgi_temp_path $1/tmp/scgi;
+  types { application/json json; }
+  default_type application/json;
+EOF
+}
+
+# curl options for TLS clients with a key log (make-tls-capture.sh, make-mixed-capture.sh):
+# one per curl run, cycling TLS 1.2/1.3, HTTP/1.1/HTTP/2 and the three AEAD suites
+TLS_CURL_VARIANTS=(
+  "--tlsv1.2 --tls-max 1.2 --http1.1 --ciphers ECDHE-RSA-AES128-GCM-SHA256"
+  "--tlsv1.3 --http2 --tls13-ciphers TLS_AES_128_GCM_SHA256"
+  "--tlsv1.2 --tls-max 1.2 --http2 --ciphers ECDHE-RSA-AES256-GCM-SHA384"
+  "--tlsv1.3 --http1.1 --tls13-ciphers TLS_CHACHA20_POLY1305_SHA256"
+  "--tlsv1.2 --tls-max 1.2 --http1.1 --ciphers ECDHE-RSA-CHACHA20-POLY1305"
+  "--tlsv1.3 --http2 --tls13-ciphers TLS_AES_256_GCM_SHA384"
+)
 
 specter_binary() {  # uses SPECTER, REPO, BUILD, WORK; sets SPECTER_OK
   SPECTER_OK=1

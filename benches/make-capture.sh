@@ -181,22 +181,8 @@ PY
 log "generated $(find "$WORK/www" -type f | wc -l) JSON documents ($(du -sh "$WORK/www" | cut -f1))"
 
 # ------------------------------------------------------------------ nginx
-cat >"$WORK/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-user root root;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/tmp/body;
-  proxy_temp_path $WORK/tmp/proxy;
-  fastcgi_temp_path $WORK/tmp/fastcgi;
-  uwsgi_temp_path $WORK/tmp/uwsgi;
-  scgi_temp_path $WORK/tmp/scgi;
-  types { application/json json; }
-  default_type application/json;
+nginx_conf_head "$WORK" >"$WORK/nginx.conf"
+cat >>"$WORK/nginx.conf" <<EOF
   sendfile on;
   tcp_nopush on;
   keepalive_timeout 60s;
