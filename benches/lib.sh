@@ -11,7 +11,8 @@
 #     specter_binary                 checks/builds $SPECTER (cargo build --release if it is
 #                                    this repo's and missing, or BUILD=1); sets SPECTER_OK
 #     tshark_prefix CAPTURE MB DIR   prints the path of a cached editcap prefix of ~MB MB
-#     measure TOOL INPUT N CMD...    N runs of CMD under /usr/bin/time -v, stdout to /dev/null;
+#     measure TOOL INPUT N CMD...    N runs of CMD under /usr/bin/time -v, stdout to /dev/null
+#                                    (or to $MEASURE_STDOUT);
 #                                    appends "tool input bytes wall rss_kb cpu exit" rows to
 #                                    $RESULTS; sets FAILED=1 if a run fails
 # The caller defines log() and die(), and WORK (a temp dir) for the timing functions.
@@ -125,7 +126,7 @@ measure() {  # TOOL INPUT N CMD...  (CMD's stdout goes to /dev/null, stderr to a
   for i in $(seq 1 "$n"); do
     tf="$WORK/time.$tool.$i"
     t0=$(date +%s%N)
-    /usr/bin/time -v -o "$tf" "$@" >/dev/null 2>"$WORK/stderr.$tool.$i"
+    /usr/bin/time -v -o "$tf" "$@" >"${MEASURE_STDOUT:-/dev/null}" 2>"$WORK/stderr.$tool.$i"
     rc=$?
     t1=$(date +%s%N)
     # wall time from date (ns; /usr/bin/time prints it to 10 ms), RSS and CPU from time -v
