@@ -239,7 +239,9 @@ work = sys.argv[1]
 caps = [l.rstrip("\n").split("\t") for l in open(os.path.join(work, "captures.tsv")) if l.strip()]
 summary = []
 for kind, cap, tinput, labels_f, counts_f in caps:
-    labels = dict(l.rstrip("\n").split("\t", 1) for l in open(labels_f) if l.strip())
+    # markdown: a | in a label (tshark's filter) would end the cell
+    labels = {k: v.replace("|", "\\|") for k, v in
+              (l.rstrip("\n").split("\t", 1) for l in open(labels_f) if l.strip())}
     rows = [l.rstrip("\n").split("\t") for l in open(os.path.join(work, f"results.{kind}.tsv")) if l.strip()]
     by, order = {}, []
     for tool, inp, nbytes, wall, rss, cpu, rc in rows:

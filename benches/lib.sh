@@ -93,14 +93,20 @@ specter_binary() {  # uses SPECTER, REPO, BUILD, WORK; sets SPECTER_OK
   fi
 }
 
-# the git commit the specter binary was built from, as far as we can tell: the repo's HEAD
-# when the binary is this repo's (", src modified" if src/ differs from HEAD)
+# the git commit the specter binary was built from, as far as we can tell: for a binary in
+# a repo's target/*/, the repo's HEAD and the last commit that changed the code (src/,
+# Cargo.*), with ", src modified" if src/ differs from HEAD (the build may then be of
+# uncommitted code); for a binary elsewhere only its date
 specter_describe() {  # $1 binary
-  local bin="$1" dir
+  local bin="$1" dir code
   dir="$(cd "$(dirname "$bin")/../.." 2>/dev/null && pwd)"
-  printf '%s (built %s, git %s%s)' "$bin" "$(stat -c '%y' "$bin" | cut -d. -f1)" \
-    "$(git -C "$dir" rev-parse --short HEAD 2>/dev/null || echo '?')" \
-    "$(git -C "$dir" diff --quiet HEAD -- src 2>/dev/null || echo ', src modified')"
+  printf '%s (built %s' "$bin" "$(stat -c '%y' "$bin" | cut -d. -f1)"
+  if [ -n "$dir" ] && git -C "$dir" rev-parse --git-dir >/dev/null 2>&1; then
+    code="$(git -C "$dir" log -1 --format=%h -- src Cargo.toml Cargo.lock 2>/dev/null)"
+    printf ', git HEAD %s, code at %s%s' "$(git -C "$dir" rev-parse --short HEAD)" "${code:-?}" \
+      "$(git -C "$dir" diff --quiet HEAD -- src 2>/dev/null || echo ', src modified')"
+  fi
+  printf ')'
 }
 
 tshark_prefix() {  # $1 capture, $2 MB, $3 cache dir: prints the prefix's path
