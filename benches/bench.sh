@@ -127,6 +127,7 @@ bench_capture() {  # $1 kind, $2 capture
   local kind="$1" cap="$2" keylog tinput round mode
   local -a tshark_args tshark_filter specter_extra suricata_extra cmd
   local two_methods=0   # 1: tshark's 2nd field is HTTP/2's method (tls, mixed)
+  local suri="$SURICATA"
   cap="$(cd "$(dirname "$cap")" && pwd)/$(basename "$cap")"
   keylog="${cap%.pcap}.keylog"; [ -f "$keylog" ] || keylog=""
   specter_extra=(); suricata_extra=()
@@ -139,8 +140,9 @@ bench_capture() {  # $1 kind, $2 capture
     h2) tshark_args=(-d tcp.port==18091,http2)
         tshark_filter=(-Y http2.headers.method -T fields -e http2.headers.method -e http2.headers.authority -e http2.headers.path)
         suricata_extra=(--set app-layer.protocols.http2.enabled=yes) ;;
+    # Suricata cannot use a key log: on an all-HTTPS capture it logs nothing, so no row
     tls) tshark_args=(-d tcp.port==18092,tls); tshark_filter=("${tls_filter[@]}"); two_methods=1
-        suricata_extra=(--set app-layer.protocols.http2.enabled=yes) ;;
+        suri=skip; log "Suricata is not timed on tls: it cannot decrypt, so it would log no request" ;;
     mixed) tshark_args=(-d tcp.port==18093,http -d tcp.port==18094,http2 -d tcp.port==18095,tls)
         tshark_filter=("${tls_filter[@]}"); two_methods=1
         suricata_extra=(--set app-layer.protocols.http2.enabled=yes) ;;
@@ -169,7 +171,7 @@ bench_capture() {  # $1 kind, $2 capture
   done
   local tf="${tshark_filter[*]}"
   printf 'tshark\ttshark %s %s\n' "${tshark_args[*]//$keylog/K}" "${tf%% -T *} -T fields ..." >>"$labels"
-  for mode in $SURICATA_MODES; do printf 'suricata-%s\tSuricata 7 (%s, HTTP log only)\n' "$mode" "$mode" >>"$labels"; done
+  [ "$suri" != skip ] && for mode in $SURICATA_MODES; do printf 'suricata-%s\tSuricata 7 (%s, HTTP log only)\n' "$mode" "$mode" >>"$labels"; done
   printf 'read-loop\tlibpcap read loop (pcap_next_ex)\ntcpdump\ttcpdump -r FILE -w /dev/null\ncat\tcat FILE (page cache)\n' >>"$labels"
 
   for round in $(seq 1 "$RUNS"); do
@@ -183,7 +185,7 @@ bench_capture() {  # $1 kind, $2 capture
       MEASURE_STDOUT="$WORK/tshark.$kind.out" measure tshark "$tinput" 1 \
         tshark -n -r "$tinput" "${tshark_args[@]}" "${tshark_filter[@]}"
     fi
-    if [ "$SURICATA" != skip ]; then
+    if [ "$suri" != skip ]; then
       for mode in $SURICATA_MODES; do
         mapfile -d '' cmd < <(suricata_cmd "$mode" "$WORK/suricata-$mode" "$cap" "${suricata_extra[@]}")
         measure "suricata-$mode" "$cap" 1 bash -c 'fresh "$@"' _ "$WORK/suricata-$mode" "${cmd[@]}"
@@ -202,7 +204,7 @@ bench_capture() {  # $1 kind, $2 capture
     echo "-- request counts"
     count_suricata() { grep -c '"http_method"' "$1/eve.json" 2>/dev/null || true; }
     printf 'whole\tspecter\t%s\n' "$("$SPECTER" exchanges "$cap" "${specter_extra[@]}" --format jsonl 2>/dev/null | wc -l)" >>"$counts"
-    if [ "$SURICATA" != skip ]; then
+    if [ "$suri" != skip ]; then
       printf 'whole\tsuricata\t%s\n' "$(count_suricata "$WORK/suricata-${SURICATA_MODES%% *}")" >>"$counts"
     fi
     if [ "$TSHARK" != skip ]; then
@@ -212,7 +214,7 @@ bench_capture() {  # $1 kind, $2 capture
       printf 'tshark input\ttshark\t%s\n' "$(awk -F'\t' -v two="$two_methods" \
         '{ if ($1 != "") n += split($1, m, ","); if (two && $2 != "") n += split($2, m, ",") } END { print n + 0 }' \
         "$WORK/tshark.$kind.out")" >>"$counts"
-      if [ "$SURICATA" != skip ]; then
+      if [ "$suri" != skip ]; then
         local sd="$WORK/suricata-check"
         mapfile -d '' cmd < <(suricata_cmd single "$sd" "$tinput" "${suricata_extra[@]}")
         rm -rf "$sd"; mkdir -p "$sd"; "${cmd[@]}" >/dev/null 2>&1
