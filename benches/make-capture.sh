@@ -43,6 +43,8 @@ PORT=18090
 
 log() { printf '[make-capture %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=lib.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
 case "$SIZE_MB" in ''|*[!0-9]*) die "SIZE_MB must be a positive integer, got '$SIZE_MB'";; esac
 [ "$SIZE_MB" -gt 0 ] || die "SIZE_MB must be > 0"
@@ -65,17 +67,6 @@ esac
 WORK="$(mktemp -d /tmp/specter-benchcap.XXXXXX)"
 chmod 755 "$WORK"
 NGINX_PID="" ; TCPDUMP_PID="" ; WRK_PID="" ; OUT_STARTED=""
-kill_wait() {  # $1 pid, $2 signal: signal, wait up to 10 s, then SIGKILL
-  local pid="$1" sig="$2" i
-  [ -n "$pid" ] || return 0
-  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-  kill -"$sig" "$pid" 2>/dev/null || true
-  for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "pid $pid ignored SIG$sig, killing"; kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
 cleanup() {
   local rc=$?
   set +e
@@ -190,22 +181,8 @@ PY
 log "generated $(find "$WORK/www" -type f | wc -l) JSON documents ($(du -sh "$WORK/www" | cut -f1))"
 
 # ------------------------------------------------------------------ nginx
-cat >"$WORK/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-user root root;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/tmp/body;
-  proxy_temp_path $WORK/tmp/proxy;
-  fastcgi_temp_path $WORK/tmp/fastcgi;
-  uwsgi_temp_path $WORK/tmp/uwsgi;
-  scgi_temp_path $WORK/tmp/scgi;
-  types { application/json json; }
-  default_type application/json;
+nginx_conf_head "$WORK" >"$WORK/nginx.conf"
+cat >>"$WORK/nginx.conf" <<EOF
   sendfile on;
   tcp_nopush on;
   keepalive_timeout 60s;
@@ -411,16 +388,7 @@ LUA
 # ------------------------------------------------------------------ tcpdump
 rm -f "$OUT"
 OUT_STARTED=1
-tcpdump -i lo -s 0 -B 65536 -n -Z root -w "$OUT" "tcp port $PORT" >"$WORK/tcpdump.log" 2>&1 &
-TCPDUMP_PID=$!
-for i in $(seq 1 100); do
-  grep -q "listening on" "$WORK/tcpdump.log" 2>/dev/null && break
-  kill -0 "$TCPDUMP_PID" 2>/dev/null || die "tcpdump exited: $(cat "$WORK/tcpdump.log")"
-  sleep 0.1
-done
-grep -q "listening on" "$WORK/tcpdump.log" || die "tcpdump did not start: $(cat "$WORK/tcpdump.log")"
-sleep 0.5
-log "tcpdump recording to $OUT (pid $TCPDUMP_PID)"
+start_tcpdump "$OUT" "$WORK/tcpdump.log" "tcp port $PORT"
 
 # ------------------------------------------------------------------ load
 LIMIT=$(( SIZE_MB * 1024 * 1024 ))
@@ -454,7 +422,7 @@ SIZE=$(stat -c %s "$OUT")
 log "stopped: $reason"
 echo "== wrk ==";    sed -n '1,40p' "$WORK/wrk.log"
 echo "== tcpdump =="; grep -E "captured|received|dropped" "$WORK/tcpdump.log" || cat "$WORK/tcpdump.log"
-DROPPED=$(sed -n 's/^\([0-9]*\) packets\{0,1\} dropped by kernel.*/\1/p' "$WORK/tcpdump.log")
+DROPPED=$(tcpdump_dropped "$WORK/tcpdump.log")
 echo "== capinfos =="; capinfos -t -c -s -d -u -E -l "$OUT" || true
 echo "== summary =="
 printf 'file            %s\n' "$OUT"

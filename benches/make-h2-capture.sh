@@ -47,6 +47,8 @@ PORT="${PORT:-18091}"
 
 log() { printf '[make-h2-capture %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=lib.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
 case "$SIZE_MB" in ''|*[!0-9]*) die "SIZE_MB must be a positive integer, got '$SIZE_MB'";; esac
 [ "$SIZE_MB" -gt 0 ] || die "SIZE_MB must be > 0"
@@ -72,17 +74,6 @@ esac
 WORK="$(mktemp -d /tmp/specter-benchcap-h2.XXXXXX)"
 chmod 755 "$WORK"
 SERVER_PID="" ; TCPDUMP_PID="" ; H2LOAD_PID="" ; OUT_STARTED=""
-kill_wait() {  # $1 pid, $2 signal: signal, wait up to 10 s, then SIGKILL
-  local pid="$1" sig="$2" i
-  [ -n "$pid" ] || return 0
-  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-  kill -"$sig" "$pid" 2>/dev/null || true
-  for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "pid $pid ignored SIG$sig, killing"; kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
 # Background jobs of a non-interactive shell start with SIGINT ignored; tcpdump installs its
 # own handler (and needs SIGINT to flush and print its counts), nghttpd and h2load do not:
 # they get SIGTERM.
@@ -274,16 +265,7 @@ log "nghttpd (h2c, prior knowledge) listening on 127.0.0.1:$PORT (pid $SERVER_PI
 # ------------------------------------------------------------------ tcpdump
 rm -f "$OUT"
 OUT_STARTED=1
-tcpdump -i lo -s 0 -B 65536 -n -Z root -w "$OUT" "tcp port $PORT" >"$WORK/tcpdump.log" 2>&1 &
-TCPDUMP_PID=$!
-for i in $(seq 1 100); do
-  grep -q "listening on" "$WORK/tcpdump.log" 2>/dev/null && break
-  kill -0 "$TCPDUMP_PID" 2>/dev/null || die "tcpdump exited: $(cat "$WORK/tcpdump.log")"
-  sleep 0.1
-done
-grep -q "listening on" "$WORK/tcpdump.log" || die "tcpdump did not start: $(cat "$WORK/tcpdump.log")"
-sleep 0.5
-log "tcpdump recording to $OUT (pid $TCPDUMP_PID)"
+start_tcpdump "$OUT" "$WORK/tcpdump.log" "tcp port $PORT"
 
 # ------------------------------------------------------------------ load: h2load runs
 AGENTS=("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
@@ -371,7 +353,7 @@ cat "$WORK/h2load-all.log"
 # totals over the completed runs (the last run, cut at the size limit, prints no summary)
 read -r TOT_DONE TOT_OK TOT_FAIL < <(awk '/^requests:/{d+=$6; s+=$8; f+=$10} END{print d+0, s+0, f+0}' "$WORK/h2load-all.log")
 echo "== tcpdump =="; grep -E "captured|received|dropped" "$WORK/tcpdump.log" || cat "$WORK/tcpdump.log"
-DROPPED=$(sed -n 's/^\([0-9]*\) packets\{0,1\} dropped by kernel.*/\1/p' "$WORK/tcpdump.log")
+DROPPED=$(tcpdump_dropped "$WORK/tcpdump.log")
 echo "== capinfos =="; capinfos -t -c -s -d -u -E -l "$OUT" || true
 echo "== summary =="
 printf 'file            %s\n' "$OUT"

@@ -32,6 +32,9 @@ MAX_SECONDS="${MAX_SECONDS:-1200}"
 SEED="${SEED:-42}"
 HOST=api.bench.test
 KEYLOG="${OUT%.pcap}.keylog"
+log() { printf '[make-tls-capture %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# shellcheck source=lib.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
 case "$(cd "$(dirname "$OUT")" && pwd)" in /work/main*|*/wt-*) echo "refusing to write into a repo: $OUT" >&2; exit 2;; esac
 mkdir -p "$(dirname "$OUT")"
@@ -103,14 +106,7 @@ for _ in $(seq 1 100); do grep -q "listening on" "$WORK/logs/tcpdump.err" && bre
 sleep 0.5
 
 # 4. clients
-VARIANTS=(
-  "--tlsv1.2 --tls-max 1.2 --http1.1 --ciphers ECDHE-RSA-AES128-GCM-SHA256"
-  "--tlsv1.3 --http2 --tls13-ciphers TLS_AES_128_GCM_SHA256"
-  "--tlsv1.2 --tls-max 1.2 --http2 --ciphers ECDHE-RSA-AES256-GCM-SHA384"
-  "--tlsv1.3 --http1.1 --tls13-ciphers TLS_CHACHA20_POLY1305_SHA256"
-  "--tlsv1.2 --tls-max 1.2 --http1.1 --ciphers ECDHE-RSA-CHACHA20-POLY1305"
-  "--tlsv1.3 --http2 --tls13-ciphers TLS_AES_256_GCM_SHA384"
-)
+VARIANTS=("${TLS_CURL_VARIANTS[@]}")
 client_loop() {  # $1 loop id
   local run=0 variant
   while :; do

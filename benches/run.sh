@@ -84,6 +84,8 @@ SPECTER_ARGS="${SPECTER_ARGS:-}"
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 2; }
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
 
 [ -f "$CAPTURE" ] || die "capture not found: $CAPTURE (make one with benches/make-capture.sh, or make-h2-capture.sh for PROTO=h2)"
 CAPTURE="$(cd "$(dirname "$CAPTURE")" && pwd)/$(basename "$CAPTURE")"
@@ -104,18 +106,7 @@ RESULTS="$WORK/results.tsv"    # tool, input, bytes, wall, rss_kb, cpu, exit
 FAILED=0
 
 # ------------------------------------------------------------------ specter binary
-SPECTER_OK=1
-if [ "${BUILD:-0}" = 1 ] || [ ! -x "$SPECTER" ]; then
-  if [ "$SPECTER" = "$REPO/target/release/specter" ]; then
-    log "building specter: cargo build --release (in $REPO)"
-    if ! (cd "$REPO" && cargo build --release) >"$WORK/build.log" 2>&1; then
-      log "cargo build --release FAILED; specter is not timed. Last lines:"
-      tail -n 20 "$WORK/build.log" >&2
-      SPECTER_OK=0
-    fi
-  fi
-  [ -x "$SPECTER" ] || SPECTER_OK=0
-fi
+specter_binary
 
 # ------------------------------------------------------------------ machine / inputs
 CAP_BYTES=$(stat -c %s "$CAPTURE")
@@ -125,7 +116,7 @@ echo "date:      $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "machine:   $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), load avg $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "capture:   $CAPTURE ($CAP_BYTES bytes, ${CAP_PACKETS:-?} packets)"
 if [ "$SPECTER_OK" = 1 ]; then
-  echo "specter:   $SPECTER ($(stat -c '%y' "$SPECTER" | cut -d. -f1), git $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet HEAD -- src 2>/dev/null || echo ', src modified'))"
+  echo "specter:   $(specter_describe "$SPECTER")"
 else
   echo "specter:   NOT AVAILABLE (no binary and the build failed) -- only the other tools are timed"
 fi
@@ -135,60 +126,21 @@ echo "protocol:  PROTO=$PROTO; tshark $TSHARK_ARGS ${TSHARK_FILTER[*]}"
 
 # tshark input: the capture itself or a cached prefix of about TSHARK_MB MB
 TSHARK_INPUT="$CAPTURE"
-if [ "$TSHARK" = prefix ] && [ "$CAP_BYTES" -gt $(( TSHARK_MB * 1000000 )) ]; then
-  # packets to keep ~= packets * TSHARK_MB MB / size (editcap -r keeps a packet range)
-  keep=$(python3 -c "print(max(1, int(${CAP_PACKETS:-0} * $TSHARK_MB * 1e6 / $CAP_BYTES)))")
-  mkdir -p "$BENCH_DATA"
-  TSHARK_INPUT="$BENCH_DATA/$(basename "${CAPTURE%.*}").first${TSHARK_MB}MB.pcap"
-  if [ ! -s "$TSHARK_INPUT" ] || [ "$TSHARK_INPUT" -ot "$CAPTURE" ]; then
-    log "making tshark prefix: editcap -r (first $keep packets) -> $TSHARK_INPUT"
-    editcap -F pcap -r "$CAPTURE" "$TSHARK_INPUT" "1-$keep" || die "editcap failed"
+if [ "$TSHARK" = prefix ]; then
+  TSHARK_INPUT="$(tshark_prefix "$CAPTURE" "$TSHARK_MB" "$BENCH_DATA")" || exit 2
+  if [ "$TSHARK_INPUT" != "$CAPTURE" ]; then
+    echo "tshark input: first ~$TSHARK_MB MB of the capture ($TSHARK_INPUT, $(stat -c %s "$TSHARK_INPUT") bytes);"
+    echo "              tshark's MB/s is measured on that prefix, the others on the whole capture"
+  else
+    echo "tshark input: the whole capture (it is not larger than TSHARK_MB=$TSHARK_MB MB)"
   fi
-  echo "tshark input: first ~$TSHARK_MB MB of the capture ($TSHARK_INPUT, $(stat -c %s "$TSHARK_INPUT") bytes);"
-  echo "              tshark's MB/s is measured on that prefix, the others on the whole capture"
-elif [ "$TSHARK" = prefix ]; then
-  echo "tshark input: the whole capture (it is not larger than TSHARK_MB=$TSHARK_MB MB)"
 fi
 
 # warm the page cache so that the first timed run is not a cold disk read
 cat "$CAPTURE" >/dev/null
 [ "$TSHARK" != skip ] && cat "$TSHARK_INPUT" >/dev/null
 
-# ------------------------------------------------------------------ timing
-# measure TOOL INPUT N CMD...  (CMD's stdout goes to /dev/null, stderr to a log)
-measure() {
-  local tool="$1" input="$2" n="$3"; shift 3
-  local bytes i tf rc wall rss cpu
-  bytes=$(stat -c %s "$input")
-  for i in $(seq 1 "$n"); do
-    tf="$WORK/time.$tool.$i"
-    /usr/bin/time -v -o "$tf" "$@" >/dev/null 2>"$WORK/stderr.$tool.$i"
-    rc=$?
-    read -r wall rss cpu < <(python3 - "$tf" <<'PY'
-import sys
-wall = rss = 0.0; cpu = 0.0
-for line in open(sys.argv[1]):
-    k, _, v = line.strip().rpartition(": ")
-    if k.startswith("Elapsed (wall clock) time"):
-        parts = [float(p) for p in v.split(":")]
-        wall = sum(p * 60 ** (len(parts) - 1 - j) for j, p in enumerate(parts))
-    elif k == "Maximum resident set size (kbytes)":
-        rss = int(v)
-    elif k in ("User time (seconds)", "System time (seconds)"):
-        cpu += float(v)
-print(f"{wall:.3f} {int(rss)} {cpu:.2f}")
-PY
-)
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$input" "$bytes" "$wall" "$rss" "$cpu" "$rc" >>"$RESULTS"
-    printf '  %-8s run %d/%d: wall %8.3f s  cpu %7.2f s  rss %7.1f MB  exit %s\n' \
-      "$tool" "$i" "$n" "$wall" "$cpu" "$(python3 -c "print($rss/1024)")" "$rc"
-    if [ "$rc" != 0 ]; then
-      FAILED=1
-      log "$tool exited with status $rc; stderr tail:"; tail -n 5 "$WORK/stderr.$tool.$i" >&2
-    fi
-  done
-}
-
+# ------------------------------------------------------------------ timing (measure: lib.sh)
 echo
 echo "== runs =="
 if [ "$SPECTER_OK" = 1 ]; then
