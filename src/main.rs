@@ -934,3 +934,11 @@ fn prune(db: &Path, before: &str) -> anyhow::Result<u8> {
     );
     Ok(exit::OK)
 }
+
+/// mimalloc (version 2, bundled C like SQLite): once a process has threads, glibc's
+/// allocator takes a lock on most allocations and on every free from another thread, and
+/// exchanges are built on the shard threads and freed on the one that orders them.
+/// Measured on the 1 GB benchmark with `--threads 2`: a fifth less CPU time than glibc,
+/// at 50 MB of peak RSS instead of 28 MB (mimalloc 3: 85 MB).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
