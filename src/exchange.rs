@@ -116,6 +116,12 @@ impl Head {
     pub fn raw(&self) -> &[u8] {
         &self.raw
     }
+
+    /// Bytes the head holds on the heap for its raw bytes (tests of memory bounds).
+    #[cfg(test)]
+    pub(crate) fn raw_capacity(&self) -> usize {
+        self.raw.capacity()
+    }
 }
 
 /// A message body as far as it was kept.

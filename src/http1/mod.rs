@@ -312,6 +312,22 @@ impl Default for Connection {
     }
 }
 
+/// How many bytes of `input` complete the head that `buf` begins (a head end may
+/// straddle the two), or None when the head does not end within `input`.
+fn head_end_across(buf: &[u8], input: &[u8]) -> Option<usize> {
+    let tail = &buf[buf.len().saturating_sub(3)..];
+    let mut seam = [0u8; 6];
+    let head = input.len().min(3);
+    seam[..tail.len()].copy_from_slice(tail);
+    seam[tail.len()..tail.len() + head].copy_from_slice(&input[..head]);
+    if let Some(e) = head::head_end(&seam[..tail.len() + head]) {
+        if e > tail.len() {
+            return Some(e - tail.len());
+        }
+    }
+    head::head_end(input)
+}
+
 fn idx(side: Side) -> usize {
     side as usize
 }
@@ -672,13 +688,22 @@ impl Connection {
         ctx: &mut Ctx,
     ) -> usize {
         let dir = &mut self.dirs[idx(side)];
-        // The head ends within `buf + input`; search from just before the new bytes.
-        let search_from = dir.buf.len().saturating_sub(3);
         let old = dir.buf.len();
         let room = ctx.config.max_head.saturating_sub(old);
         let take = input.len().min(room + 4);
-        dir.buf.extend_from_slice(&input[..take]);
-        let end = head::head_end(&dir.buf[search_from..]).map(|e| e + search_from);
+        // Only the head's own bytes are copied: copying all of `input` made every head
+        // of a pipelined segment keep (and copy) the rest of the segment, up to 64 KiB
+        // each, which the held requests then pinned in memory.
+        let end = match head_end_across(&dir.buf, &input[..take]) {
+            Some(used) => {
+                dir.buf.extend_from_slice(&input[..used]);
+                Some(old + used)
+            }
+            None => {
+                dir.buf.extend_from_slice(&input[..take]);
+                None
+            }
+        };
         let Some(end) = end else {
             if dir.buf.len() > ctx.config.max_head {
                 ctx.error("head too large");

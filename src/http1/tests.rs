@@ -440,3 +440,34 @@ fn non_http_streams_become_opaque_at_once() {
     assert_eq!(&switch.buffered[0][..], &preface[..used]);
     assert!(ctx.out.is_empty());
 }
+
+#[test]
+fn pipelined_heads_hold_only_their_own_bytes() {
+    // 1 000 requests in one 45 KB segment: each head used to copy (and keep) the rest of
+    // the segment, so 1 024 requests waiting for responses pinned 64 MiB.
+    let one = b"GET /pipelined HTTP/1.1\r\nHost: a.example\r\n\r\n";
+    let segment = one.repeat(1000);
+    let info = info(true);
+    let mut ctx = Ctx::new(Config::default());
+    let mut conn = Connection::new();
+    conn.data(&info, C, 1, &segment, &mut ctx);
+    assert_eq!(conn.pending.len(), 1000);
+    let held: usize = conn
+        .pending
+        .iter()
+        .filter_map(|p| p.request.as_ref())
+        .map(|m| m.head.raw_capacity())
+        .sum();
+    assert!(held <= 2 * segment.len(), "{held} bytes held for {}", segment.len());
+    // A head end split across two deliveries, at every split point, is still found.
+    for cut in 1..one.len() {
+        let mut ctx = Ctx::new(Config::default());
+        let mut conn = Connection::new();
+        conn.data(&info, C, 1, &one[..cut], &mut ctx);
+        conn.data(&info, C, 2, &one[cut..], &mut ctx);
+        conn.data(&info, C, 3, b"GET /next HTTP/1.1\r\n\n", &mut ctx);
+        assert_eq!(conn.pending.len(), 2, "cut at {cut}");
+        let first = conn.pending[0].request.as_ref().map(|m| m.head.raw().len());
+        assert_eq!(first, Some(one.len()), "cut at {cut}");
+    }
+}
