@@ -458,7 +458,11 @@ fn pipelined_heads_hold_only_their_own_bytes() {
         .filter_map(|p| p.request.as_ref())
         .map(|m| m.head.raw_capacity())
         .sum();
-    assert!(held <= 2 * segment.len(), "{held} bytes held for {}", segment.len());
+    assert!(
+        held <= 2 * segment.len(),
+        "{held} bytes held for {}",
+        segment.len()
+    );
     // A head end split across two deliveries, at every split point, is still found.
     for cut in 1..one.len() {
         let mut ctx = Ctx::new(Config::default());
