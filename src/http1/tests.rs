@@ -475,3 +475,52 @@ fn pipelined_heads_hold_only_their_own_bytes() {
         assert_eq!(first, Some(one.len()), "cut at {cut}");
     }
 }
+
+#[test]
+fn partial_heads_of_many_connections_stay_within_the_shared_cap() {
+    // Each connection holds a 48 KB head that never ends (under the 64 KiB head limit):
+    // 200 of them held 9.6 MB whatever the per-connection caps said.
+    let config = Config {
+        max_held_total: 1 << 20,
+        ..Config::default()
+    };
+    let info = info(true);
+    let mut ctx = Ctx::new(config);
+    let mut head = b"POST /fat HTTP/1.1\r\nHost: a.example\r\nX-Pad: ".to_vec();
+    head.resize(48 * 1024, b'f');
+    let mut conns: Vec<Connection> = (0..200).map(|_| Connection::new()).collect();
+    for conn in &mut conns {
+        for piece in head.chunks(1460) {
+            conn.data(&info, C, 1, piece, &mut ctx);
+        }
+    }
+    let held = ctx.held.load(Ordering::Relaxed);
+    let all: usize = conns.iter().map(Connection::held_bytes).sum();
+    assert_eq!(held, all);
+    assert!(held <= (1 << 20) + 2 * 64 * 1024, "{held} bytes held");
+    assert!(ctx.stats.http_errors["head dropped: shared buffer cap"] > 150);
+    // Dropping the connections gives their share back.
+    drop(conns);
+    assert_eq!(ctx.held.load(Ordering::Relaxed), 0);
+
+    // Bodies stop being kept past the cap, and say so.
+    let mut ctx = Ctx::new(config);
+    let body = vec![b'b'; 60 * 1024];
+    let mut request = format!(
+        "POST /big HTTP/1.1\r\nHost: a.example\r\nContent-Length: {}\r\n\r\n",
+        body.len() * 2
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+    let mut conns: Vec<Connection> = (0..100).map(|_| Connection::new()).collect();
+    for conn in &mut conns {
+        conn.data(&info, C, 1, &request, &mut ctx);
+    }
+    assert!(ctx.held.load(Ordering::Relaxed) <= (1 << 20) + 2 * 64 * 1024);
+    assert!(ctx.stats.http_errors["body cut: shared buffer cap"] > 50);
+    for conn in &mut conns {
+        conn.close(&info, &mut ctx);
+    }
+    assert!(ctx.stats.bodies_truncated > 50);
+    assert_eq!(ctx.held.load(Ordering::Relaxed), 0);
+}
