@@ -15,8 +15,9 @@ about 1 GB; --scale 0.01 writes the same shapes small enough for a test.
   fat-half-open.pcap     20 000 connections each holding a 48 KB partial head (under the
                          64 KiB head limit): what the flows hold together, not one by one.
   gzip-bomb.pcap         responses whose gzip, deflate, nested gzip and JSON-looking gzip
-                         bodies inflate to GBs (and brotli when the module is present), and
-                         a gzip request body.
+                         bodies inflate 1000-fold from under the 64 KiB body limit (and 2 GB
+                         from 2 MB; brotli when the module is present), and a gzip request
+                         body.
   hpack-bomb.pcap        HTTP/2 prior knowledge: a 4 KB header inserted into the dynamic
                          table and referenced 16 000 times per block, table-size update
                          floods, and a CONTINUATION flood that never ends its block.
@@ -201,14 +202,19 @@ def response(body, headers):
 
 
 def gzip_bomb(path, scale):
-    size = n_of(2 << 30, scale, 1 << 20)
+    # 60 MB inflate from ~60 KB, under the 64 KiB body limit: kept whole, so only
+    # decoding meets the bomb. 2 GB inflate from 2 MB: cut on the wire already.
+    size = n_of(60 << 20, scale, 1 << 20)
+    big = n_of(2 << 30, scale, 1 << 20)
     gz = compressed(zeros(size), 31)
     raw = compressed(zeros(size), -15)
     zl = compressed(zeros(size), 15)
-    nested = gzip.compress(gz, 9)
+    nested = gzip.compress(compressed(zeros(big), 31), 9)
     js = compressed(json_filler(size), 31)
+    large = compressed(zeros(big), 31)
     bodies = [
         (b"/gzip", gz, [b"Content-Type: application/octet-stream", b"Content-Encoding: gzip"]),
+        (b"/gzip-large", large, [b"Content-Type: application/octet-stream", b"Content-Encoding: gzip"]),
         (b"/deflate-raw", raw, [b"Content-Type: text/plain", b"Content-Encoding: deflate"]),
         (b"/deflate-zlib", zl, [b"Content-Type: text/plain", b"Content-Encoding: deflate"]),
         (b"/nested", nested, [b"Content-Type: text/plain", b"Content-Encoding: gzip, gzip"]),
