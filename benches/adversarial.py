@@ -24,7 +24,7 @@ about 1 GB; --scale 0.01 writes the same shapes small enough for a test.
   million-paths.pcap     1 000 000 requests and responses on keep-alive connections, every
                          path segment, query key and JSON key distinct: the template tree
                          and the per-endpoint sets of `analyze`.
-  endless-chunked.pcap   a chunked response of ~1 GB in 16-byte chunks that never ends, one
+  endless-chunked.pcap   a chunked response of 900 MB in 16-byte chunks that never ends, one
                          with a 10 MB chunk-size line, one announcing a 2^63 chunk.
   deep-json.pcap         JSON bodies nested 30 000 and 100 000 deep, objects with 6 000 and
                          100 000 distinct keys (new keys in every body): schema inference.
@@ -349,7 +349,7 @@ def endless_chunked(path, scale):
     p = Pcap(path)
     c = Conn(p, 1)
     c.client(b"GET /stream HTTP/1.1\r\nHost: chunked.example\r\n\r\n")
-    size = n_of(1 << 30, scale, 1 << 16)
+    size = n_of(900 << 20, scale, 1 << 16)
     chunk = b"10\r\n" + b"{\"k\":1234567890}" + b"\r\n"
     head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
     reps = size // len(chunk)
