@@ -82,6 +82,17 @@ def ip4(n):
 SERVER = bytes([10, 255, 0, 1])
 
 
+def coalesce(chunks, send):
+    """Hands `send` the concatenation of `chunks` in BIG_SEGMENT pieces."""
+    buf = bytearray()
+    for c in chunks:
+        buf += c
+        while len(buf) >= BIG_SEGMENT:
+            send(bytes(buf[:BIG_SEGMENT]))
+            del buf[:BIG_SEGMENT]
+    send(bytes(buf))
+
+
 class Conn:
     """One TCP connection: tracks both sequence numbers so every byte is delivered."""
 
@@ -112,22 +123,10 @@ class Conn:
 
     def client_stream(self, chunks):
         """Sends an iterator of byte strings, coalesced into big segments."""
-        buf = bytearray()
-        for c in chunks:
-            buf += c
-            while len(buf) >= BIG_SEGMENT:
-                self.client(bytes(buf[:BIG_SEGMENT]))
-                del buf[:BIG_SEGMENT]
-        self.client(bytes(buf))
+        coalesce(chunks, self.client)
 
     def server_stream(self, chunks):
-        buf = bytearray()
-        for c in chunks:
-            buf += c
-            while len(buf) >= BIG_SEGMENT:
-                self.server(bytes(buf[:BIG_SEGMENT]))
-                del buf[:BIG_SEGMENT]
-        self.server(bytes(buf))
+        coalesce(chunks, self.server)
 
     def fin(self):
         self.p.tcp(self.c, SERVER, self.cport, self.port, self.cseq, self.sseq, FIN | ACK)
