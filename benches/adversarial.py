@@ -32,6 +32,9 @@ about 1 GB; --scale 0.01 writes the same shapes small enough for a test.
                          1 000 000 pipelined requests that never get a response.
   ooo-tiny.pcap          40 connections sending 1-byte segments ahead of 1-byte holes,
                          interleaved: the out-of-order piece count, not only its bytes.
+  stalled-order.pcap     an upload that never ends holds the first place in the output
+                         order while 10 000 exchanges with 60 KB bodies finish after it:
+                         exchanges held back for ordering, with their bodies.
 
 Measure with: /usr/bin/time -v target/release/specter analyze --db /tmp/x.db --stats FILE
 (peak RSS is "Maximum resident set size").
@@ -420,6 +423,24 @@ def ooo_tiny(path, scale):
     p.close()
 
 
+def stalled_order(path, scale):
+    p = Pcap(path)
+    # One upload that never ends holds the oldest place in the output order...
+    stall = Conn(p, 0)
+    stall.client(b"POST /upload HTTP/1.1\r\nHost: stall.example\r\nContent-Length: 1000000000000\r\n\r\n" + b"u" * 100)
+    # ...while other connections finish exchanges with 60 KB bodies, each kept whole.
+    body = b'{"data":"' + b"d" * (60 * 1024) + b'"}'
+    for i in range(n_of(10_000, scale, 100)):
+        c = Conn(p, 1 + i)
+        c.client(b"GET /item HTTP/1.1\r\nHost: stall.example\r\n\r\n")
+        c.server(response(body, [b"Content-Type: application/json"]))
+        c.fin()
+        if i % 100 == 0:
+            # The upload trickles on, so it never times out.
+            stall.client(b"u")
+    p.close()
+
+
 CAPTURES = {
     "million-syns": million_syns,
     "half-open": half_open,
@@ -431,6 +452,7 @@ CAPTURES = {
     "deep-json": deep_json,
     "huge-head": huge_head,
     "ooo-tiny": ooo_tiny,
+    "stalled-order": stalled_order,
 }
 
 

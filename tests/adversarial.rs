@@ -114,7 +114,7 @@ fn adversarial_captures_stay_bounded_and_say_what_they_cut() {
         .filter_map(|n| n.strip_suffix(".pcap").map(str::to_string))
         .collect();
     names.sort();
-    assert_eq!(names.len(), 10, "{names:?}");
+    assert_eq!(names.len(), 11, "{names:?}");
     for name in &names {
         let pcap = dir.join(format!("{name}.pcap"));
         let pcap = pcap.to_str().expect("utf-8 path");
