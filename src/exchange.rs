@@ -116,6 +116,17 @@ impl Head {
     pub fn raw(&self) -> &[u8] {
         &self.raw
     }
+
+    /// Bytes the head holds on the heap for its raw bytes (tests of memory bounds).
+    #[cfg(test)]
+    pub(crate) fn raw_capacity(&self) -> usize {
+        self.raw.capacity()
+    }
+
+    /// Bytes the head holds on the heap: its raw bytes and its field spans.
+    pub fn heap_bytes(&self) -> usize {
+        self.raw.capacity() + self.headers.capacity() * std::mem::size_of::<(Span, Span)>()
+    }
 }
 
 /// A message body as far as it was kept.
@@ -141,6 +152,13 @@ pub struct Message {
     /// Time of the first and of the last packet carrying the message.
     pub first_ts: Timestamp,
     pub last_ts: Timestamp,
+}
+
+impl Message {
+    /// Bytes the message holds on the heap (its head and its kept body).
+    pub fn heap_bytes(&self) -> usize {
+        self.head.heap_bytes() + self.body.data.capacity()
+    }
 }
 
 /// Application protocol of an exchange.

@@ -2,6 +2,7 @@
 
 mod util;
 
+mod adversarial;
 mod agree;
 mod cli;
 mod diff;

@@ -16,6 +16,8 @@ pub mod body;
 pub mod head;
 
 use std::collections::{BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use crate::exchange::{push_note, socket, Body, Exchange, Head, Message, Note, Order, Proto};
 use crate::source::Timestamp;
@@ -39,6 +41,12 @@ pub struct Config {
     /// Keep content-coded bodies as they are (`Body::encoded`) instead of decoding every
     /// one: inference decodes only the bodies it samples.
     pub defer_decoding: bool,
+    /// Bytes all connections together may hold in unfinished heads, kept bodies and
+    /// messages waiting for their peer. Each connection is capped on its own, but a
+    /// hundred thousand connections each holding a 48 KB head are 4.8 GB: past this
+    /// total, a head that grows is dropped (`head dropped: shared buffer cap`) and a body
+    /// stops being kept (truncated, `body cut: shared buffer cap`).
+    pub max_held_total: usize,
 }
 
 impl Default for Config {
@@ -50,6 +58,7 @@ impl Default for Config {
             probe_limit: 64 * 1024,
             max_pending: 1024,
             defer_decoding: false,
+            max_held_total: 32 << 20,
         }
     }
 }
@@ -67,6 +76,10 @@ pub struct Ctx {
     pub out: Vec<Exchange>,
     /// Orders of messages in progress.
     pub open: BTreeSet<Order>,
+    /// Bytes every connection holds (heads, kept bodies, waiting messages), against
+    /// [`Config::max_held_total`]; each connection adds its share and takes it back when
+    /// it is dropped, whatever path drops it.
+    pub held: Arc<AtomicUsize>,
     /// The step and flow of the last order given, and how many it was given there.
     last: (u64, u64),
     given: u32,
@@ -112,6 +125,41 @@ impl Ctx {
     pub(crate) fn error(&mut self, what: &'static str) {
         Stats::bump(&mut self.stats.http_errors, what);
     }
+
+    /// True when the connections together hold more than [`Config::max_held_total`].
+    fn over_held_cap(&self) -> bool {
+        self.held.load(Ordering::Relaxed) > self.config.max_held_total
+    }
+}
+
+/// One connection's share of [`Ctx::held`], given back when the connection is dropped.
+#[derive(Debug, Default)]
+struct Charge {
+    pool: Option<Arc<AtomicUsize>>,
+    bytes: usize,
+}
+
+impl Charge {
+    fn set(&mut self, pool: &Arc<AtomicUsize>, bytes: usize) {
+        if bytes == self.bytes {
+            return;
+        }
+        let pool = self.pool.get_or_insert_with(|| Arc::clone(pool));
+        if bytes > self.bytes {
+            pool.fetch_add(bytes - self.bytes, Ordering::Relaxed);
+        } else {
+            pool.fetch_sub(self.bytes - bytes, Ordering::Relaxed);
+        }
+        self.bytes = bytes;
+    }
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        if let Some(pool) = &self.pool {
+            pool.fetch_sub(self.bytes, Ordering::Relaxed);
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +188,8 @@ struct Building {
     raw_body: Vec<u8>,
     wire_len: u64,
     body_cut: bool,
+    /// The body stopped being kept because the connections together hold too much.
+    shared_cut: bool,
     codings: Option<Vec<Coding>>,
     notes: Vec<Note>,
     /// What the connection becomes after this message.
@@ -165,6 +215,7 @@ impl Building {
             raw_body: Vec::new(),
             wire_len: 0,
             body_cut: false,
+            shared_cut: false,
             codings: None,
             notes,
             after: After::Continue,
@@ -317,12 +368,30 @@ pub struct Connection {
     /// Pending entries (a prefix) that already have their final response.
     answered: usize,
     counted_opaque: bool,
+    /// What this connection holds, counted in [`Ctx::held`].
+    charge: Charge,
 }
 
 impl Default for Connection {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// How many bytes of `input` complete the head that `buf` begins (a head end may
+/// straddle the two), or None when the head does not end within `input`.
+fn head_end_across(buf: &[u8], input: &[u8]) -> Option<usize> {
+    let tail = &buf[buf.len().saturating_sub(3)..];
+    let mut seam = [0u8; 6];
+    let head = input.len().min(3);
+    seam[..tail.len()].copy_from_slice(tail);
+    seam[tail.len()..tail.len() + head].copy_from_slice(&input[..head]);
+    if let Some(e) = head::head_end(&seam[..tail.len() + head]) {
+        if e > tail.len() {
+            return Some(e - tail.len());
+        }
+    }
+    head::head_end(input)
 }
 
 fn idx(side: Side) -> usize {
@@ -398,7 +467,32 @@ impl Connection {
             pending: VecDeque::new(),
             answered: 0,
             counted_opaque: false,
+            charge: Charge::default(),
         }
+    }
+
+    /// Bytes this connection holds on the heap in buffers, kept bodies and messages
+    /// waiting for their peer.
+    fn held_bytes(&self) -> usize {
+        let dirs: usize = self
+            .dirs
+            .iter()
+            .map(|d| d.buf.capacity() + d.cur.as_ref().map_or(0, |c| c.raw_body.capacity()))
+            .sum();
+        let pending: usize = self
+            .pending
+            .iter()
+            .flat_map(|p| [p.request.as_ref(), p.response.as_ref()])
+            .flatten()
+            .map(Message::heap_bytes)
+            .sum();
+        dirs + pending
+    }
+
+    /// Brings this connection's share of [`Ctx::held`] up to date.
+    fn recharge(&mut self, ctx: &Ctx) {
+        let bytes = self.held_bytes();
+        self.charge.set(&ctx.held, bytes);
     }
 
     fn set_client(&mut self, client: Side) {
@@ -470,6 +564,7 @@ impl Connection {
             };
             input = &input[used.min(input.len())..];
         }
+        self.recharge(ctx);
         total - input.len()
     }
 
@@ -533,9 +628,18 @@ impl Connection {
             None => input.len(),
         };
         let line_done = take <= input.len() && input[..take].ends_with(b"\n");
+        if !line_done && ctx.over_held_cap() {
+            // Too much is held across connections to start buffering another line.
+            ctx.error("head dropped: shared buffer cap");
+            dir.buf = Vec::new();
+            dir.state = State::Resync {
+                at_line_start: false,
+            };
+            return take;
+        }
         if dir.buf.len() + take > ctx.config.max_head {
             ctx.error("start line too long");
-            dir.buf.clear();
+            dir.buf = Vec::new();
             dir.state = State::Resync {
                 at_line_start: false,
             };
@@ -612,7 +716,7 @@ impl Connection {
         let dir_skipped = dir.buf.len();
         ctx.stats.http_resync_bytes += dir_skipped as u64;
         dir.skipped += dir_skipped;
-        dir.buf.clear();
+        dir.buf = Vec::new();
         dir.state = State::Resync {
             at_line_start: line_done,
         };
@@ -685,16 +789,30 @@ impl Connection {
         ctx: &mut Ctx,
     ) -> usize {
         let dir = &mut self.dirs[idx(side)];
-        // The head ends within `buf + input`; search from just before the new bytes.
-        let search_from = dir.buf.len().saturating_sub(3);
         let old = dir.buf.len();
         let room = ctx.config.max_head.saturating_sub(old);
         let take = input.len().min(room + 4);
-        dir.buf.extend_from_slice(&input[..take]);
-        let end = head::head_end(&dir.buf[search_from..]).map(|e| e + search_from);
+        // Only the head's own bytes are copied: copying all of `input` made every head
+        // of a pipelined segment keep (and copy) the rest of the segment, up to 64 KiB
+        // each, which the held requests then pinned in memory.
+        let end = match head_end_across(&dir.buf, &input[..take]) {
+            Some(used) => {
+                dir.buf.extend_from_slice(&input[..used]);
+                Some(old + used)
+            }
+            None => {
+                dir.buf.extend_from_slice(&input[..take]);
+                None
+            }
+        };
         let Some(end) = end else {
-            if dir.buf.len() > ctx.config.max_head {
-                ctx.error("head too large");
+            let shared = ctx.over_held_cap();
+            if dir.buf.len() > ctx.config.max_head || shared {
+                ctx.error(if shared {
+                    "head dropped: shared buffer cap"
+                } else {
+                    "head too large"
+                });
                 self.abandon(side, ctx);
                 let dir = &mut self.dirs[idx(side)];
                 dir.state = State::Resync {
@@ -833,11 +951,11 @@ impl Connection {
         cur.last_ts = ts;
         match cur.framing.step(input) {
             Step::Progress { consumed, data } => {
-                keep_body(cur, &input[data.0..data.1], max_body);
+                keep_body(cur, &input[data.0..data.1], max_body, ctx);
                 consumed
             }
             Step::Done { consumed, data } => {
-                keep_body(cur, &input[data.0..data.1], max_body);
+                keep_body(cur, &input[data.0..data.1], max_body, ctx);
                 self.finish_message(info, side, ctx);
                 consumed
             }
@@ -1033,7 +1151,8 @@ impl Connection {
     /// Drops the message in progress on `side` (its head never completed).
     fn abandon(&mut self, side: Side, ctx: &mut Ctx) {
         let dir = &mut self.dirs[idx(side)];
-        dir.buf.clear();
+        // Freed, not cleared: a dropped head's capacity would stay held.
+        dir.buf = Vec::new();
         if let Some(cur) = dir.cur.take() {
             ctx.release(cur.order);
         }
@@ -1075,7 +1194,7 @@ impl Connection {
                 };
             }
             State::Start | State::Resync { .. } => {
-                dir.buf.clear();
+                dir.buf = Vec::new();
                 dir.gap = true;
                 dir.state = State::Resync {
                     at_line_start: false,
@@ -1129,7 +1248,7 @@ impl Connection {
         };
         let mut raw = dir.buf[..complete].to_vec();
         raw.extend_from_slice(b"\r\n");
-        dir.buf.clear();
+        dir.buf = Vec::new();
         if let Some(cur) = dir.cur.as_mut() {
             if gap {
                 push_note(&mut cur.notes, Note::Gap);
@@ -1182,15 +1301,25 @@ impl Connection {
             self.abandon(side, ctx);
         }
         self.flush_all(info, ctx);
+        self.recharge(ctx);
     }
 }
 
-fn keep_body(cur: &mut Building, data: &[u8], max_body: usize) {
+fn keep_body(cur: &mut Building, data: &[u8], max_body: usize, ctx: &mut Ctx) {
     cur.wire_len += data.len() as u64;
     if max_body == 0 {
         return;
     }
-    let room = max_body.saturating_sub(cur.raw_body.len());
+    if !data.is_empty() && !cur.shared_cut && ctx.over_held_cap() {
+        ctx.error("body cut: shared buffer cap");
+        cur.shared_cut = true;
+        cur.body_cut = true;
+    }
+    let room = if cur.shared_cut {
+        0
+    } else {
+        max_body.saturating_sub(cur.raw_body.len())
+    };
     if room < data.len() {
         cur.body_cut = true;
     }

@@ -441,3 +441,87 @@ fn non_http_streams_become_opaque_at_once() {
     assert_eq!(&switch.buffered[0][..], &preface[..used]);
     assert!(ctx.out.is_empty());
 }
+
+#[test]
+fn pipelined_heads_hold_only_their_own_bytes() {
+    // 1 000 requests in one 45 KB segment: each head used to copy (and keep) the rest of
+    // the segment, so 1 024 requests waiting for responses pinned 64 MiB.
+    let one = b"GET /pipelined HTTP/1.1\r\nHost: a.example\r\n\r\n";
+    let segment = one.repeat(1000);
+    let info = info(true);
+    let mut ctx = Ctx::new(Config::default());
+    let mut conn = Connection::new();
+    conn.data(&info, C, 1, &segment, &mut ctx);
+    assert_eq!(conn.pending.len(), 1000);
+    let held: usize = conn
+        .pending
+        .iter()
+        .filter_map(|p| p.request.as_ref())
+        .map(|m| m.head.raw_capacity())
+        .sum();
+    assert!(
+        held <= 2 * segment.len(),
+        "{held} bytes held for {}",
+        segment.len()
+    );
+    // A head end split across two deliveries, at every split point, is still found.
+    for cut in 1..one.len() {
+        let mut ctx = Ctx::new(Config::default());
+        let mut conn = Connection::new();
+        conn.data(&info, C, 1, &one[..cut], &mut ctx);
+        conn.data(&info, C, 2, &one[cut..], &mut ctx);
+        conn.data(&info, C, 3, b"GET /next HTTP/1.1\r\n\n", &mut ctx);
+        assert_eq!(conn.pending.len(), 2, "cut at {cut}");
+        let first = conn.pending[0].request.as_ref().map(|m| m.head.raw().len());
+        assert_eq!(first, Some(one.len()), "cut at {cut}");
+    }
+}
+
+#[test]
+fn partial_heads_of_many_connections_stay_within_the_shared_cap() {
+    // Each connection holds a 48 KB head that never ends (under the 64 KiB head limit):
+    // 200 of them held 9.6 MB whatever the per-connection caps said.
+    let config = Config {
+        max_held_total: 1 << 20,
+        ..Config::default()
+    };
+    let info = info(true);
+    let mut ctx = Ctx::new(config);
+    let mut head = b"POST /fat HTTP/1.1\r\nHost: a.example\r\nX-Pad: ".to_vec();
+    head.resize(48 * 1024, b'f');
+    let mut conns: Vec<Connection> = (0..200).map(|_| Connection::new()).collect();
+    for conn in &mut conns {
+        for piece in head.chunks(1460) {
+            conn.data(&info, C, 1, piece, &mut ctx);
+        }
+    }
+    let held = ctx.held.load(Ordering::Relaxed);
+    let all: usize = conns.iter().map(Connection::held_bytes).sum();
+    assert_eq!(held, all);
+    assert!(held <= (1 << 20) + 2 * 64 * 1024, "{held} bytes held");
+    assert!(ctx.stats.http_errors["head dropped: shared buffer cap"] > 150);
+    // Dropping the connections gives their share back.
+    drop(conns);
+    assert_eq!(ctx.held.load(Ordering::Relaxed), 0);
+
+    // Bodies stop being kept past the cap, and say so.
+    let mut ctx = Ctx::new(config);
+    let body = vec![b'b'; 60 * 1024];
+    let mut request = format!(
+        "POST /big HTTP/1.1\r\nHost: a.example\r\nContent-Length: {}\r\n\r\n",
+        body.len() * 2
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+    let mut conns: Vec<Connection> = (0..100).map(|_| Connection::new()).collect();
+    for conn in &mut conns {
+        conn.data(&info, C, 1, &request, &mut ctx);
+    }
+    assert!(ctx.held.load(Ordering::Relaxed) <= (1 << 20) + 2 * 64 * 1024);
+    assert!(ctx.stats.http_errors["body cut: shared buffer cap"] > 50);
+    for conn in &mut conns {
+        conn.close(&info, &mut ctx);
+    }
+    assert!(ctx.stats.bodies_truncated > 50);
+    assert_eq!(ctx.held.load(Ordering::Relaxed), 0);
+}

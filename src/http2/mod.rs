@@ -469,6 +469,15 @@ impl Connection {
     }
 
     fn close(&mut self, info: &FlowInfo, ctx: &mut Ctx) {
+        // A header block still open (an endless CONTINUATION flood) was never decoded;
+        // say so rather than dropping it unseen.
+        for block in self.blocks.iter_mut().filter_map(Option::take) {
+            ctx.error(if block.too_large {
+                "HTTP/2 header block too large"
+            } else {
+                "HTTP/2 header block never ended"
+            });
+        }
         let mut rest: Vec<(u32, Stream)> = std::mem::take(&mut self.streams).into_iter().collect();
         rest.sort_by_key(|(_, s)| s.order);
         for (id, mut s) in rest {

@@ -364,3 +364,28 @@ fn oversized_frames_are_skipped() {
     );
     assert_eq!(lines(&ex), vec!["3 GET a /after - 0"]);
 }
+
+#[test]
+fn an_endless_continuation_flood_is_counted() {
+    // HEADERS without END_HEADERS, then 1 MB of CONTINUATION that never ends the block:
+    // it used to vanish at the end of the connection without a count.
+    let mut client = PREFACE.to_vec();
+    client.extend(frame(kind::SETTINGS, 0, 0, b""));
+    client.extend(frame(kind::HEADERS, 0, 1, b"\x82\x86\x84"));
+    for _ in 0..256 {
+        client.extend(frame(kind::CONTINUATION, 0, 1, &[0xbe; 4096]));
+    }
+    let (_, ctx) = run(&[(C, client)], 65_536, Config::default());
+    assert_eq!(
+        ctx.stats.http_errors.get("HTTP/2 header block too large"),
+        Some(&1)
+    );
+    // A short block cut by the end of the capture is counted too.
+    let mut client = PREFACE.to_vec();
+    client.extend(frame(kind::HEADERS, 0, 1, b"\x82\x86\x84"));
+    let (_, ctx) = run(&[(C, client)], 7, Config::default());
+    assert_eq!(
+        ctx.stats.http_errors.get("HTTP/2 header block never ended"),
+        Some(&1)
+    );
+}

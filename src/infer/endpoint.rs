@@ -554,13 +554,17 @@ enum ParsedBody<'a> {
     Multipart(Schema),
 }
 
-fn parse_body<'a>(m: &'a Message, limits: &Limits) -> Option<ParsedBody<'a>> {
+/// Reads a sampled body; `inflated` is set when its content coding inflates past
+/// [`Limits::max_body`] (a decompression bomb), which the body's own `truncated` does not
+/// say because the wire bytes were kept whole.
+fn parse_body<'a>(m: &'a Message, limits: &Limits, inflated: &mut bool) -> Option<ParsedBody<'a>> {
     if m.body.data.is_empty() {
         return None;
     }
     // Decoding was deferred to here, so only sampled bodies pay for it.
     let (decoded, truncated) = crate::http1::body::content(&m.head, &m.body, limits.max_body)?;
     if truncated {
+        *inflated = !m.body.truncated;
         return None;
     }
     let data: &[u8] = &decoded;
@@ -792,7 +796,10 @@ impl EndpointStats {
             if m.body.truncated && !m.body.data.is_empty() {
                 lv.truncated += 1;
             }
-            let Some(parsed) = parse_body(m, limits) else {
+            let mut inflated = false;
+            let Some(parsed) = parse_body(m, limits, &mut inflated) else {
+                // A bomb is counted with the bodies that could not be read whole.
+                lv.truncated += u64::from(inflated);
                 continue;
             };
             let schema = if side == "request" {
@@ -879,4 +886,38 @@ fn is_grpc(m: &Message) -> bool {
     m.head
         .header("content-type")
         .is_some_and(|c| c.starts_with(b"application/grpc"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::Body;
+    use crate::http1::head::{parse_head, StartKind};
+    use std::io::Write;
+
+    #[test]
+    fn a_body_inflating_past_the_limit_is_reported() {
+        // 50 KB of gzip on the wire, 50 MB once inflated: kept whole, so only decoding
+        // can tell that it was not read (it used to be skipped without a count).
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&vec![b' '; 50 << 20]).unwrap();
+        let data = gz.finish().unwrap();
+        let raw =
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n\r\n";
+        let (head, _) = parse_head(raw.to_vec(), StartKind::Response).unwrap();
+        let m = Message {
+            head,
+            body: Body {
+                wire_len: data.len() as u64,
+                data,
+                truncated: false,
+                encoded: true,
+            },
+            first_ts: 0,
+            last_ts: 0,
+        };
+        let mut inflated = false;
+        assert!(parse_body(&m, &Limits::default(), &mut inflated).is_none());
+        assert!(inflated);
+    }
 }
