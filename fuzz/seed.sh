@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fill fuzz/corpus/<target>/ with seeds derived from the real captures.
-#   capture: the capture files themselves (large ones truncated to their first 64 KB)
+#   capture, threads: the capture files themselves (large ones truncated to their first 64 KB)
 #   decode:  single frames, prefixed with the link-type index byte the target expects
 #   http1:   per-TCP-stream conversations re-encoded in the http1 target's chunk format
 #   tcp:     a few structured handshake/data/FIN streams plus random inputs
@@ -54,6 +54,9 @@ for f in "${FILES[@]}"; do
         mv "$tmp" "$CORPUS/capture/$sum"
     fi
 done
+# threads runs the same inputs as capture, on one thread and on three.
+mkdir -p "$CORPUS/threads"
+cp -n "$CORPUS"/capture/* "$CORPUS/threads/"
 
 # --- decode ---------------------------------------------------------------------------
 python3 - "$CORPUS/decode" "${FILES[@]}" <<'PY'

@@ -24,9 +24,12 @@ fn exchanges_with(files: &[PathBuf], threads: usize, extra: &[&str]) -> (Vec<u8>
     (out.stdout, stderr)
 }
 
-/// Every capture of the repository and of the shared set.
+/// Every capture of the repository and of the shared set, and one the `threads` fuzz
+/// target found: a TLS connection whose decryption fails after its keys were found
+/// (its line took the place it had before decryption, after later exchanges had gone out).
 fn all_captures() -> Vec<PathBuf> {
     let mut files = captures_below(&root().join("captures"));
+    files.push(root().join("tests/fixtures/threads-tls-gives-up-keys.pcapng"));
     if let Some(shared) = shared_captures() {
         files.extend(captures_below(&shared));
     }

@@ -433,6 +433,12 @@ impl Connection {
             };
             self.stop(why, ctx);
         }
+        if !self.order_open {
+            // Its place was given up when keys were found, and later exchanges may have
+            // gone out since: it takes its place now, where decryption stopped being of
+            // use (the same place however connections are spread over threads).
+            self.order = ctx.begin(info);
+        }
         let mut ex = Exchange {
             order: self.order,
             proto: Proto::Tls,
