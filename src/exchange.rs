@@ -319,6 +319,13 @@ fn content_type(m: Option<&Message>) -> Option<String> {
 }
 
 impl Exchange {
+    /// Bytes its messages hold on the heap (heads and kept bodies): what holding it back
+    /// for ordering costs.
+    pub fn heap_bytes(&self) -> usize {
+        let m = |m: &Option<Message>| m.as_ref().map_or(0, Message::heap_bytes);
+        std::mem::size_of::<Exchange>() + m(&self.request) + m(&self.response)
+    }
+
     /// Adds a note once.
     pub fn note(&mut self, n: Note) {
         if let Err(at) = self.notes.binary_search(&n) {

@@ -300,19 +300,18 @@ struct PipelineArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: Option<u16>,
     /// The memory the pipeline may hold, e.g. `256M`, `2G` (at least 32M): the caps of
-    /// flows, out-of-order buffers, kept bodies, IP fragments and exchanges waiting to be
-    /// ordered all derive from it (docs/performance.md). Default: the built-in caps
-    /// (100 000 flows, 256 KiB per direction, 64 KiB per body).
-    #[arg(long, value_name = "SIZE")]
-    max_memory: Option<String>,
+    /// flows, out-of-order buffers, kept heads and bodies, IP fragments and exchanges
+    /// waiting to be ordered all derive from it (256M: 32 768 flows, 32 KiB out of order
+    /// per direction, 32 MiB of heads and bodies; docs/performance.md). What a cap drops
+    /// is counted in --stats. The inventory `analyze` builds comes on top.
+    #[arg(long, value_name = "SIZE", default_value = "256M")]
+    max_memory: String,
 }
 
 impl PipelineArgs {
     /// The pipeline's caps: `base` (what the command needs of bodies), within --max-memory.
     fn config(&self, base: Config) -> anyhow::Result<Config> {
-        let Some(text) = &self.max_memory else {
-            return Ok(base);
-        };
+        let text = &self.max_memory;
         let bytes = specter::sensor::units::parse_size(text)
             .map_err(|e| anyhow::anyhow!("--max-memory {e}"))?;
         if bytes < pipeline::MIN_MEMORY_BUDGET {

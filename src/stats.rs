@@ -96,6 +96,9 @@ pub struct Stats {
     pub http_responses: u64,
     /// HTTP exchanges emitted.
     pub exchanges: u64,
+    /// Exchanges released ahead of an earlier-starting one still in progress, because
+    /// the exchanges held back for ordering reached their cap (count or bytes).
+    pub exchanges_released_early: u64,
     /// HTTP parse errors, by kind.
     pub http_errors: BTreeMap<&'static str, u64>,
     /// Bytes skipped while looking for the next HTTP message.
@@ -159,6 +162,7 @@ impl Stats {
         self.http_requests += other.http_requests;
         self.http_responses += other.http_responses;
         self.exchanges += other.exchanges;
+        self.exchanges_released_early += other.exchanges_released_early;
         for (k, v) in &other.http_errors {
             *self.http_errors.entry(*k).or_default() += v;
         }
@@ -234,6 +238,9 @@ impl Stats {
             http_requests: self.http_requests.saturating_sub(earlier.http_requests),
             http_responses: self.http_responses.saturating_sub(earlier.http_responses),
             exchanges: self.exchanges.saturating_sub(earlier.exchanges),
+            exchanges_released_early: self
+                .exchanges_released_early
+                .saturating_sub(earlier.exchanges_released_early),
             http_errors: map_since(&self.http_errors, &earlier.http_errors),
             http_resync_bytes: self
                 .http_resync_bytes
@@ -340,6 +347,13 @@ impl fmt::Display for Stats {
         row(f, "requests", self.http_requests)?;
         row(f, "responses", self.http_responses)?;
         row(f, "exchanges", self.exchanges)?;
+        if self.exchanges_released_early > 0 {
+            row(
+                f,
+                "exchanges released out of order (cap)",
+                self.exchanges_released_early,
+            )?;
+        }
         for (why, n) in &self.http_errors {
             row(f, &format!("parse errors: {why}"), *n)?;
         }

@@ -141,10 +141,11 @@ fn adversarial_captures_stay_bounded_and_say_what_they_cut() {
     }
     let get = |name: &str, what: &'static str| &runs[&(name.to_string(), what)];
 
-    // 150 000 SYNs: the table stays at its 100 000 flows.
+    // 150 000 SYNs: the table stays at its cap.
     let syns = get("million-syns", "exchanges");
     assert_eq!(syns.stat("flows"), 150_000);
-    assert_eq!(syns.stat("flows evicted"), 50_000);
+    // The default budget (256M) caps the table at 32 768 flows, shared by the threads.
+    assert!(syns.stat("flows evicted") >= 150_000 - 32_768);
     // Holes before partial heads: held, then given up at the end.
     let half = get("half-open", "exchanges");
     assert_eq!(half.stat("flows"), 10_000);

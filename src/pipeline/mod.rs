@@ -44,6 +44,8 @@ pub struct Config {
     pub http: http1::Config,
     /// Finished exchanges held back waiting for an earlier one to finish.
     pub max_reorder: usize,
+    /// Bytes of heads and bodies those exchanges may hold.
+    pub max_reorder_bytes: usize,
 }
 
 /// Bytes one tracked connection costs when it holds no data: the boxed flow, its table
@@ -59,22 +61,25 @@ const DATAGRAM_BYTES: u64 = 64 * 1024;
 pub const MIN_MEMORY_BUDGET: u64 = 32 << 20;
 
 impl Config {
-    /// The caps derived from one memory budget in bytes (`specter sensor --max-memory`).
+    /// The caps derived from one memory budget in bytes (`--max-memory`).
     ///
     /// A quarter of the budget is left to what does not scale with traffic (code, the
     /// SQLite page cache, the inventory, allocator slack). Of the rest:
     /// - a third is the flow table: `max_flows` = share / [`FLOW_BYTES`];
-    /// - a third is data held inside flows (out-of-order bytes and kept bodies), assuming
-    ///   at most one flow in 64 holds data at once: per direction, and per body kept,
-    ///   share / (max_flows / 64) / 2, between 4 KiB and the defaults (256 KiB, 64 KiB);
-    /// - a sixth is finished exchanges waiting to be ordered (`max_reorder`, each counted
-    ///   with two full bodies), a sixth IP fragment sets (`max_datagrams`, 64 KiB each).
+    /// - a third is data held inside flows, assuming at most one flow in 64 holds data at
+    ///   once: half of it out-of-order bytes (per direction share / (max_flows / 64) / 2,
+    ///   between 4 KiB and 256 KiB), half heads, kept bodies and waiting messages of all
+    ///   connections together (`max_held_total`, at most 32 MiB; a body kept up to share /
+    ///   (max_flows / 64),
+    ///   between 4 KiB and 64 KiB);
+    /// - a sixth is finished exchanges waiting to be ordered (`max_reorder_bytes`, and
+    ///   `max_reorder` of [`EXCHANGE_BYTES`] each), a sixth IP fragment sets
+    ///   (`max_datagrams`, 64 KiB each).
     ///
     /// Every cap grows with the budget and none passes the defaults of [`Config::default`];
-    /// [`Config::memory_estimate`] adds them back up and stays within the budget. The worst
-    /// case (every flow holding full buffers at once) can exceed this share: the live
-    /// sensor measures its resident memory and sheds the oldest flows when it nears the
-    /// budget. Budgets below [`MIN_MEMORY_BUDGET`] are raised to it.
+    /// [`Config::memory_estimate`] adds them back up and stays within the budget. The live
+    /// sensor also measures its resident memory and sheds the oldest flows when it nears
+    /// the budget. Budgets below [`MIN_MEMORY_BUDGET`] are raised to it.
     pub fn with_memory_budget(bytes: u64) -> Config {
         let d = Config::default();
         let budget = bytes.max(MIN_MEMORY_BUDGET);
@@ -83,10 +88,11 @@ impl Config {
         let sixth = avail / 6;
         let max_flows = (third / FLOW_BYTES).clamp(1024, d.tcp.max_flows as u64);
         let busy = (max_flows / 64).max(1);
-        let per_busy_flow = third / busy / 2;
-        let max_buffer = per_busy_flow.clamp(4096, d.tcp.max_buffer_per_direction as u64);
-        let max_body = per_busy_flow.clamp(4096, d.http.max_body as u64);
-        let max_reorder = (sixth / (EXCHANGE_BYTES + 2 * max_body)).clamp(64, d.max_reorder as u64);
+        let max_buffer = (third / 2 / busy / 2).clamp(4096, d.tcp.max_buffer_per_direction as u64);
+        let max_held_total = (third / 2).min(d.http.max_held_total as u64);
+        let max_body = (third / 2 / busy).clamp(4096, d.http.max_body as u64);
+        let max_reorder_bytes = sixth.min(d.max_reorder_bytes as u64);
+        let max_reorder = (sixth / EXCHANGE_BYTES).clamp(64, d.max_reorder as u64);
         let max_datagrams = (sixth / DATAGRAM_BYTES).clamp(16, d.defrag.max_datagrams as u64);
         Config {
             defrag: defrag::Limits {
@@ -100,12 +106,14 @@ impl Config {
             },
             http: http1::Config {
                 max_body: max_body as usize,
+                max_held_total: max_held_total as usize,
                 // Requests waiting for responses, each with a kept body: pipelining
                 // depth in real traffic stays far below this.
                 max_pending: d.http.max_pending.min(64),
                 ..d.http
             },
             max_reorder: max_reorder as usize,
+            max_reorder_bytes: max_reorder_bytes as usize,
         }
     }
 
@@ -115,6 +123,7 @@ impl Config {
     pub fn for_shards(&self, shards: usize) -> Config {
         let mut c = *self;
         c.tcp.max_flows = (self.tcp.max_flows / shards.max(1)).max(1);
+        c.http.max_held_total = self.http.max_held_total / shards.max(1);
         c
     }
 
@@ -123,11 +132,11 @@ impl Config {
     pub fn memory_estimate(&self) -> u64 {
         let flows = self.tcp.max_flows as u64;
         let busy = (flows / 64).max(1);
-        let per_busy =
-            (self.tcp.max_buffer_per_direction as u64).max(self.http.max_body as u64) * 2;
-        let reorder = self.max_reorder as u64 * (EXCHANGE_BYTES + 2 * self.http.max_body as u64);
+        let out_of_order = busy * self.tcp.max_buffer_per_direction as u64 * 2;
+        let held = self.http.max_held_total as u64;
+        let reorder = (self.max_reorder as u64 * EXCHANGE_BYTES).max(self.max_reorder_bytes as u64);
         let frags = self.defrag.max_datagrams as u64 * DATAGRAM_BYTES;
-        flows * FLOW_BYTES + busy * per_busy + reorder + frags
+        flows * FLOW_BYTES + out_of_order + held + reorder + frags
     }
 }
 
@@ -138,6 +147,7 @@ impl Default for Config {
             tcp: tcp::Limits::default(),
             http: http1::Config::default(),
             max_reorder: 100_000,
+            max_reorder_bytes: 32 << 20,
         }
     }
 }
@@ -156,7 +166,7 @@ impl Analyzer {
         Analyzer {
             front: Front::new(config.defrag),
             shard: Shard::new(&config, None),
-            reorder: Reorder::new(config.max_reorder),
+            reorder: Reorder::new(config.max_reorder, config.max_reorder_bytes),
         }
     }
 
@@ -197,7 +207,13 @@ impl Analyzer {
 
     /// Ends the input: closes every flow and releases every exchange.
     pub fn finish(&mut self, sink: &mut dyn FnMut(Exchange)) {
-        self.shard.finish();
+        let Analyzer { shard, reorder, .. } = self;
+        // Flows close a chunk at a time, each chunk's exchanges released before the next:
+        // a hundred thousand flows closed at once would hold all theirs together.
+        shard.finish(&mut |finished, low_water| {
+            reorder.extend(finished.drain(..));
+            reorder.release(Some(low_water), sink);
+        });
         self.release(sink, true);
     }
 
@@ -212,6 +228,7 @@ impl Analyzer {
         let mut s = self.shard.stats();
         s.merge(self.front.stats());
         s.tls_keylog_bad_lines += self.shard.embedded_bad_lines();
+        s.exchanges_released_early += self.reorder.released_early;
         s
     }
 }

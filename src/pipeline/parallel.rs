@@ -237,7 +237,13 @@ fn work(
         batch.data.clear();
         let _ = spares.send(batch);
     }
-    shard.finish();
+    shard.finish(&mut |finished, low_water| {
+        let _ = reports.send(Report {
+            shard: index,
+            finished: std::mem::take(finished),
+            low_water: Some(low_water),
+        });
+    });
     let mut finished = Vec::new();
     shard.take_finished(&mut finished);
     let _ = reports.send(Report {
@@ -300,7 +306,7 @@ pub fn run<R: Read + Send>(
             .spawn_scoped(scope, move || read(reader, config, dispatch, progress))
             .expect("spawning the reader thread");
 
-        let mut reorder = Reorder::new(config.max_reorder);
+        let mut reorder = Reorder::new(config.max_reorder, config.max_reorder_bytes);
         let mut low_waters: Vec<Option<Order>> = vec![Some(Order::default()); n];
         for report in report_rx {
             reorder.extend(report.finished);
@@ -311,6 +317,7 @@ pub fn run<R: Read + Send>(
             on_progress(progress.load(AtomicOrdering::Relaxed));
         }
         reorder.release(None, sink);
+        let released_early = reorder.released_early;
 
         let (mut stats, result) = join(reader);
         let mut embedded_bad = 0;
@@ -321,6 +328,7 @@ pub fn run<R: Read + Send>(
             embedded_bad = bad;
         }
         stats.tls_keylog_bad_lines += embedded_bad;
+        stats.exchanges_released_early += released_early;
         (stats, result)
     })
 }

@@ -3,8 +3,10 @@ Puts finished exchanges back in the order their first message began.
 
 Exchanges finish out of order (a slow response, a pipelined request, another connection,
 another thread), so they wait here until no unfinished message can sort before them: the
-low water of every producer has passed them. At most `max` wait; past that the oldest goes
-out early, bending the order to keep memory bounded.
+low water of every producer has passed them. At most `max` wait, holding at most
+`max_bytes` of heads and bodies; past either the oldest goes out early, bending the order
+to keep memory bounded (counted: one upload that never ends must not pin everything after
+it).
 */
 
 use std::cmp::Reverse;
@@ -35,14 +37,21 @@ impl Ord for Ordered {
 pub struct Reorder {
     held: BinaryHeap<Reverse<Ordered>>,
     max: usize,
+    max_bytes: usize,
+    bytes: usize,
+    /// Exchanges released before their turn because a cap was reached.
+    pub released_early: u64,
 }
 
 impl Reorder {
-    /// An empty buffer that holds at most `max` exchanges.
-    pub fn new(max: usize) -> Self {
+    /// An empty buffer that holds at most `max` exchanges and `max_bytes` of them.
+    pub fn new(max: usize, max_bytes: usize) -> Self {
         Reorder {
             held: BinaryHeap::new(),
             max,
+            max_bytes,
+            bytes: 0,
+            released_early: 0,
         }
     }
 
@@ -60,11 +69,15 @@ impl Reorder {
     /// `None`: the input has ended), and the oldest past the cap.
     pub fn release(&mut self, low_water: Option<Order>, sink: &mut dyn FnMut(Exchange)) {
         while let Some(Reverse(Ordered(top))) = self.held.peek() {
-            let ready = low_water.is_none_or(|lw| top.order < lw) || self.held.len() > self.max;
-            if !ready {
-                break;
+            let due = low_water.is_none_or(|lw| top.order < lw);
+            if !due {
+                if self.held.len() <= self.max && self.bytes <= self.max_bytes {
+                    break;
+                }
+                self.released_early += 1;
             }
             if let Some(Reverse(Ordered(ex))) = self.held.pop() {
+                self.bytes = self.bytes.saturating_sub(ex.heap_bytes());
                 sink(ex);
             }
         }
@@ -73,7 +86,94 @@ impl Reorder {
 
 impl Extend<Exchange> for Reorder {
     fn extend<I: IntoIterator<Item = Exchange>>(&mut self, iter: I) {
-        self.held
-            .extend(iter.into_iter().map(|ex| Reverse(Ordered(ex))));
+        for ex in iter {
+            self.bytes += ex.heap_bytes();
+            self.held.push(Reverse(Ordered(ex)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::{Body, Head, Message, Proto, StartLine};
+
+    /// An exchange at position `at` whose response keeps `body` bytes.
+    fn exchange(at: u64, body: usize) -> Exchange {
+        let head = Head::new(
+            b"HTTP/1.1 200 OK\r\n\r\n".to_vec(),
+            StartLine::Response {
+                version: (0, 8),
+                status: 200,
+                reason: (13, 15),
+            },
+            vec![],
+        );
+        Exchange {
+            order: Order { at, flow: 0, n: 0 },
+            proto: Proto::H1,
+            client: "10.0.0.1:1".parse().expect("addr"),
+            server: "10.0.0.2:80".parse().expect("addr"),
+            stream: None,
+            request: None,
+            response: Some(Message {
+                head,
+                body: Body {
+                    data: vec![7; body],
+                    ..Body::default()
+                },
+                first_ts: 0,
+                last_ts: 0,
+            }),
+            notes: vec![],
+            tls: None,
+            grpc_messages: None,
+            websocket: None,
+        }
+    }
+
+    fn positions(out: &[Exchange]) -> Vec<u64> {
+        out.iter().map(|e| e.order.at).collect()
+    }
+
+    #[test]
+    fn releases_in_order_below_the_low_water_only() {
+        let mut r = Reorder::new(100, 1 << 20);
+        r.extend([5, 1, 3].map(|at| exchange(at, 10)));
+        let mut out = Vec::new();
+        r.release(
+            Some(Order {
+                at: 4,
+                flow: 0,
+                n: 0,
+            }),
+            &mut |e| out.push(e),
+        );
+        assert_eq!(positions(&out), [1, 3]);
+        r.release(None, &mut |e| out.push(e));
+        assert_eq!(positions(&out), [1, 3, 5]);
+        assert_eq!(r.released_early, 0);
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn a_stalled_low_water_cannot_pin_more_than_the_byte_cap() {
+        // An upload that never ends keeps the low water at 0; bodies keep coming.
+        let mut r = Reorder::new(1_000_000, 64 * 1024);
+        let stalled = Some(Order::default());
+        let mut out = Vec::new();
+        for at in 1..=1000 {
+            r.extend([exchange(at, 4096)]);
+            r.release(stalled, &mut |e| out.push(e));
+            let held: usize = (1..=at)
+                .skip(out.len())
+                .map(|_| exchange(0, 4096).heap_bytes())
+                .sum();
+            assert!(held <= 64 * 1024 + exchange(0, 4096).heap_bytes(), "{held}");
+        }
+        assert!(r.len() < 20, "{} held", r.len());
+        assert_eq!(r.released_early, out.len() as u64);
+        // What goes out early still goes out oldest first.
+        assert!(positions(&out).windows(2).all(|w| w[0] < w[1]));
     }
 }

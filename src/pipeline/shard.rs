@@ -20,6 +20,9 @@ use crate::stats::Stats;
 use crate::tcp::FlowTable;
 use crate::tls::keylog::{KeyLog, Keys};
 
+/// Flows closed at a time at the end of the input.
+const FINISH_CHUNK: usize = 4096;
+
 /// One flow table and its application state.
 pub struct Shard {
     flows: FlowTable<Connection>,
@@ -100,9 +103,19 @@ impl Shard {
         self.flows.len()
     }
 
-    /// Ends the input: closes every flow.
-    pub fn finish(&mut self) {
-        self.flows.finish(&mut self.ctx);
+    /// Ends the input: closes every flow, [`FINISH_CHUNK`] at a time; after each chunk
+    /// `after` gets the exchanges finished so far and the low water.
+    pub fn finish(&mut self, after: &mut dyn FnMut(&mut Vec<Exchange>, Order)) {
+        self.flows
+            .finish_in_chunks(FINISH_CHUNK, &mut self.ctx, &mut |ctx: &mut http1::Ctx| {
+                let end = Order {
+                    at: u64::MAX,
+                    flow: 0,
+                    n: 0,
+                };
+                let low_water = ctx.open.first().copied().map_or(end, |o| o.min(end));
+                after(&mut ctx.out, low_water);
+            });
     }
 
     /// Counters of the flow table and the layers above it (not the embedded key lines:

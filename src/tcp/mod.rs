@@ -436,6 +436,17 @@ impl<A: StreamApp + Default> FlowTable<A> {
 
     /// Closes every flow, oldest first (end of input, the last position).
     pub fn finish(&mut self, ctx: &mut A::Ctx) {
+        self.finish_in_chunks(usize::MAX, ctx, &mut |_| {});
+    }
+
+    /// [`FlowTable::finish`], calling `after` with the context after each `chunk` flows
+    /// so that what they released can be passed on before the next ones close.
+    pub fn finish_in_chunks(
+        &mut self,
+        chunk: usize,
+        ctx: &mut A::Ctx,
+        after: &mut dyn FnMut(&mut A::Ctx),
+    ) {
         self.at = u64::MAX;
         let mut all: Vec<(u64, Timestamp, FlowKey)> = self
             .flows
@@ -443,8 +454,11 @@ impl<A: StreamApp + Default> FlowTable<A> {
             .map(|(k, f)| (f.info.id, f.info.last_ts, *k))
             .collect();
         all.sort_unstable_by_key(|(id, _, _)| *id);
-        for (_, ts, key) in all {
-            self.close(&key, ts, CloseReason::EndOfInput, ctx);
+        for part in all.chunks(chunk.max(1)) {
+            for (_, ts, key) in part {
+                self.close(key, *ts, CloseReason::EndOfInput, ctx);
+            }
+            after(ctx);
         }
     }
 
