@@ -14,11 +14,14 @@ use std::collections::BinaryHeap;
 
 use crate::exchange::{Exchange, Order};
 
-struct Ordered(Exchange);
+/// A held exchange behind a pointer, with its order beside it: the heap moves an entry
+/// at every level it sifts through, and an exchange is some 500 bytes, while the merger
+/// of `--threads` holds thousands at a time.
+struct Ordered(Order, Box<Exchange>);
 
 impl PartialEq for Ordered {
     fn eq(&self, other: &Self) -> bool {
-        self.0.order == other.0.order
+        self.0 == other.0
     }
 }
 impl Eq for Ordered {}
@@ -29,7 +32,7 @@ impl PartialOrd for Ordered {
 }
 impl Ord for Ordered {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.order.cmp(&other.0.order)
+        self.0.cmp(&other.0)
     }
 }
 
@@ -68,17 +71,17 @@ impl Reorder {
     /// Releases to `sink`, in order, every exchange below `low_water` (all of them for
     /// `None`: the input has ended), and the oldest past the cap.
     pub fn release(&mut self, low_water: Option<Order>, sink: &mut dyn FnMut(Exchange)) {
-        while let Some(Reverse(Ordered(top))) = self.held.peek() {
-            let due = low_water.is_none_or(|lw| top.order < lw);
+        while let Some(Reverse(Ordered(top, _))) = self.held.peek() {
+            let due = low_water.is_none_or(|lw| *top < lw);
             if !due {
                 if self.held.len() <= self.max && self.bytes <= self.max_bytes {
                     break;
                 }
                 self.released_early += 1;
             }
-            if let Some(Reverse(Ordered(ex))) = self.held.pop() {
+            if let Some(Reverse(Ordered(_, ex))) = self.held.pop() {
                 self.bytes = self.bytes.saturating_sub(ex.heap_bytes());
-                sink(ex);
+                sink(*ex);
             }
         }
     }
@@ -88,7 +91,7 @@ impl Extend<Exchange> for Reorder {
     fn extend<I: IntoIterator<Item = Exchange>>(&mut self, iter: I) {
         for ex in iter {
             self.bytes += ex.heap_bytes();
-            self.held.push(Reverse(Ordered(ex)));
+            self.held.push(Reverse(Ordered(ex.order, Box::new(ex))));
         }
     }
 }
