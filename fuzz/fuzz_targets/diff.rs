@@ -34,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
         probe_limit: 4096,
         max_pending: 16,
         defer_decoding: true,
+        ..Config::default()
     });
     let mut conn = Connection::new();
     let mut ts = 0;

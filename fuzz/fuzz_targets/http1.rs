@@ -26,6 +26,7 @@ fuzz_target!(|data: &[u8]| {
         probe_limit: 2048,
         max_pending: 8,
         defer_decoding: mode & 4 != 0,
+        ..Config::default()
     };
     let mut ctx = Ctx::new(config);
     let mut conn = Connection::new();

@@ -30,6 +30,7 @@ fuzz_target!(|data: &[u8]| {
         probe_limit: 4096,
         max_pending: 16,
         defer_decoding: mode & 1 != 0,
+        ..Config::default()
     };
     let mut ctx = Ctx::new(config);
     let mut conn = Connection::new();

@@ -14,7 +14,6 @@ fuzz_target!(|data: &[u8]| {
     let _ = hello::server_hello(data);
     let _ = hello::certificate(data);
     let mut ctx = Ctx::new(Config::default());
-    let mut conn = Connection::new(Side::A, 0, &mut ctx);
     let info = FlowInfo {
         id: 0,
         at: 0,
@@ -24,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
         first_ts: 0,
         last_ts: 0,
     };
+    let mut conn = Connection::new(&info, Side::A, 0, &mut ctx);
     let half = data.len() / 2;
     conn.data(&info, Side::A, 1, &data[..half], &mut ctx);
     conn.data(&info, Side::B, 2, &data[half..], &mut ctx);

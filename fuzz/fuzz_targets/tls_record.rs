@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
         first_ts: 0,
         last_ts: 0,
     };
-    let mut conn = Connection::new(Side::A, 0, &mut ctx);
+    let mut conn = Connection::new(&info, Side::A, 0, &mut ctx);
     let mut ts = 0;
     while let Some((&[ctl, hi, lo], tail)) = rest.split_first_chunk::<3>() {
         let n = (u16::from_be_bytes([hi, lo]) as usize).min(tail.len());
