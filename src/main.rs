@@ -296,7 +296,8 @@ struct PipelineArgs {
     keylog: Option<PathBuf>,
     /// Analysis threads: connections are spread over them by a hash of their addresses
     /// (a reader thread decodes packets, the caller's thread puts exchanges back in
-    /// order). The output is the same for any number. Default: the number of cores.
+    /// order). The output is the same for any number, unless the flow cap is reached
+    /// (each thread holds its share of it). Default: the number of cores.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: Option<u16>,
     /// The memory the pipeline may hold, e.g. `256M`, `2G` (at least 32M): the caps of
