@@ -163,9 +163,14 @@ pub struct Analyzer {
 impl Analyzer {
     /// A fresh analyzer.
     pub fn new(config: Config) -> Self {
+        Analyzer::with_keys(config, None)
+    }
+
+    /// A fresh analyzer with the key log of the run (`--keylog`).
+    pub fn with_keys(config: Config, keylog: Option<Arc<KeyLog>>) -> Self {
         Analyzer {
             front: Front::new(config.defrag),
-            shard: Shard::new(&config, None),
+            shard: Shard::new(&config, keylog),
             reorder: Reorder::new(config.max_reorder, config.max_reorder_bytes),
         }
     }
@@ -259,8 +264,7 @@ pub fn run_capture_with_keys<R: std::io::Read + Send>(
     let (mut stats, result) = if threads > 1 {
         parallel::run(reader, config, keylog, threads, sink, on_progress)
     } else {
-        let mut analyzer = Analyzer::new(config);
-        analyzer.shard = Shard::new(&config, keylog);
+        let analyzer = Analyzer::with_keys(config, keylog);
         // Packets and secrets come from one reader, interleaved as in the file.
         let cell = RefCell::new(analyzer);
         let result = crate::source::read_capture(

@@ -23,6 +23,16 @@ use crate::tls::keylog::{KeyLog, Keys};
 /// Flows closed at a time at the end of the input.
 const FINISH_CHUNK: usize = 4096;
 
+/// See [`Shard::low_water`].
+fn low_water(ctx: &http1::Ctx, next_at: u64) -> Order {
+    let next = Order {
+        at: next_at,
+        flow: 0,
+        n: 0,
+    };
+    ctx.open.first().copied().map_or(next, |o| o.min(next))
+}
+
 /// One flow table and its application state.
 pub struct Shard {
     flows: FlowTable<Connection>,
@@ -80,12 +90,7 @@ impl Shard {
     /// `next_at` has been carried out: that of its oldest unfinished message, or the
     /// next position.
     pub fn low_water(&self, next_at: u64) -> Order {
-        let next = Order {
-            at: next_at,
-            flow: 0,
-            n: 0,
-        };
-        self.ctx.open.first().copied().map_or(next, |o| o.min(next))
+        low_water(&self.ctx, next_at)
     }
 
     /// Closes the least recently active `1/fraction` of the flows as part of the step at
@@ -108,12 +113,8 @@ impl Shard {
     pub fn finish(&mut self, after: &mut dyn FnMut(&mut Vec<Exchange>, Order)) {
         self.flows
             .finish_in_chunks(FINISH_CHUNK, &mut self.ctx, &mut |ctx: &mut http1::Ctx| {
-                let end = Order {
-                    at: u64::MAX,
-                    flow: 0,
-                    n: 0,
-                };
-                let low_water = ctx.open.first().copied().map_or(end, |o| o.min(end));
+                // Messages begun while closing take the last position.
+                let low_water = low_water(ctx, u64::MAX);
                 after(&mut ctx.out, low_water);
             });
     }
