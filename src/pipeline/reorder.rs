@@ -14,10 +14,10 @@ use std::collections::BinaryHeap;
 
 use crate::exchange::{Exchange, Order};
 
-/// A held exchange behind a pointer, with its order beside it: the heap moves an entry
-/// at every level it sifts through, and an exchange is some 500 bytes, while the merger
-/// of `--threads` holds thousands at a time.
-struct Ordered(Order, Box<Exchange>);
+/// A held exchange behind a pointer, with its order and the bytes it holds beside it: the
+/// heap moves an entry at every level it sifts through, and an exchange is some 500 bytes,
+/// while the merger of `--threads` holds thousands at a time.
+struct Ordered(Order, usize, Box<Exchange>);
 
 impl PartialEq for Ordered {
     fn eq(&self, other: &Self) -> bool {
@@ -71,7 +71,7 @@ impl Reorder {
     /// Releases to `sink`, in order, every exchange below `low_water` (all of them for
     /// `None`: the input has ended), and the oldest past the cap.
     pub fn release(&mut self, low_water: Option<Order>, sink: &mut dyn FnMut(Exchange)) {
-        while let Some(Reverse(Ordered(top, _))) = self.held.peek() {
+        while let Some(Reverse(Ordered(top, _, _))) = self.held.peek() {
             let due = low_water.is_none_or(|lw| *top < lw);
             if !due {
                 if self.held.len() <= self.max && self.bytes <= self.max_bytes {
@@ -79,8 +79,8 @@ impl Reorder {
                 }
                 self.released_early += 1;
             }
-            if let Some(Reverse(Ordered(_, ex))) = self.held.pop() {
-                self.bytes = self.bytes.saturating_sub(ex.heap_bytes());
+            if let Some(Reverse(Ordered(_, bytes, ex))) = self.held.pop() {
+                self.bytes -= bytes;
                 sink(*ex);
             }
         }
@@ -90,8 +90,10 @@ impl Reorder {
 impl Extend<Exchange> for Reorder {
     fn extend<I: IntoIterator<Item = Exchange>>(&mut self, iter: I) {
         for ex in iter {
-            self.bytes += ex.heap_bytes();
-            self.held.push(Reverse(Ordered(ex.order, Box::new(ex))));
+            let bytes = ex.heap_bytes();
+            self.bytes += bytes;
+            self.held
+                .push(Reverse(Ordered(ex.order, bytes, Box::new(ex))));
         }
     }
 }
