@@ -202,6 +202,12 @@ enum Command {
         /// lines clients append (docs/tls.md).
         #[arg(long, value_name = "FILE")]
         keylog: Option<PathBuf>,
+        /// Analysis threads: connections are spread over them by a hash of their
+        /// addresses (both directions of a connection land on the same one, whatever
+        /// interface each came from); the main loop decodes packets and updates the
+        /// inventory. 1 runs everything on the main loop. Default: the number of cores.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+        threads: Option<u16>,
         /// At exit, print counters of what was seen and what was skipped (and why).
         #[arg(long)]
         stats: bool,
@@ -328,10 +334,15 @@ impl PipelineArgs {
     }
 
     fn threads(&self) -> usize {
-        match self.threads {
-            Some(n) => usize::from(n),
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        }
+        default_threads(self.threads)
+    }
+}
+
+/// `--threads`, or the number of cores.
+fn default_threads(threads: Option<u16>) -> usize {
+    match threads {
+        Some(n) => usize::from(n),
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     }
 }
 
@@ -413,6 +424,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             spec,
             log_file,
             keylog,
+            threads,
             stats,
         } => sensor_cli::run(sensor_cli::Args {
             interfaces,
@@ -427,6 +439,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             spec,
             log_file,
             keylog,
+            threads: default_threads(threads),
             stats,
         }),
     }

@@ -33,6 +33,7 @@ pub struct Args {
     pub spec: Vec<PathBuf>,
     pub log_file: Option<PathBuf>,
     pub keylog: Option<PathBuf>,
+    pub threads: usize,
     pub stats: bool,
 }
 
@@ -146,6 +147,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         max_memory,
         snaplen: args.snaplen,
         keylog: args.keylog.clone(),
+        threads: args.threads,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
     let bar = terminal.then(|| {

@@ -14,7 +14,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::util::{endpoints_json, pcap_header, pcap_record, root, specter, temp_path, tool};
+use crate::util::{
+    captures_below, endpoints_json, pcap_header, pcap_record, root, shared_captures, specter,
+    temp_path, tool,
+};
 
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
@@ -793,4 +796,124 @@ fn sighup_reopens_the_log_and_sigterm_stops_a_blocked_stream() {
     assert_eq!(wait_exit(&mut g, Duration::from_secs(10)), Some(0));
     drop(stdin);
     assert!(requests(&db) > 0);
+}
+
+/// `sensor -r FILE --threads N --stats`: the inventory, and the counters (standard error
+/// without the log lines and the closing summary, which carry times and memory).
+fn stream_with_threads(
+    file: &Path,
+    threads: usize,
+    name: &str,
+) -> (Vec<serde_json::Value>, String) {
+    let db = temp_path(&format!("{name}.t{threads}.db"));
+    let n = threads.to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_specter"))
+        .args(["sensor", "--stats", "--threads", &n, "--db"])
+        .arg(&db)
+        .arg("-r")
+        .arg(file)
+        .output()
+        .expect("run sensor");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{}: {err}", file.display());
+    let counters = err
+        .lines()
+        .filter(|l| !l.starts_with("20") && !l.starts_with("specter: sensor done"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    (endpoints_json(&db), counters)
+}
+
+#[test]
+fn the_sensor_gives_the_same_inventory_and_counters_on_any_number_of_threads() {
+    let mut files = captures_below(&root().join("captures"));
+    if let Some(shared) = shared_captures() {
+        files.extend(captures_below(&shared));
+    }
+    for (i, file) in files.iter().enumerate() {
+        let name = format!("sensor-threads-{i}");
+        let one = stream_with_threads(file, 1, &name);
+        assert!(one.1.contains("packets"), "{}: {}", file.display(), one.1);
+        let three = stream_with_threads(file, 3, &name);
+        assert!(one.0 == three.0, "{}: inventories differ", file.display());
+        assert_eq!(one.1, three.1, "{}: counters differ", file.display());
+    }
+}
+
+/// The pcap header and records of a capture file, split after the header.
+fn pcap_parts(file: &Path) -> (Vec<u8>, Vec<u8>) {
+    let mut data = std::fs::read(file).expect("read capture");
+    let records = data.split_off(24);
+    (data, records)
+}
+
+#[test]
+fn key_log_lines_appended_while_the_sensor_runs_decrypt_later_connections() {
+    let capture = root().join("captures/tls12-nginx.pcap");
+    let keys = std::fs::read(root().join("captures/tls12-nginx.keylog")).expect("keylog");
+    let offline = temp_path("keylog-append-offline.db");
+    let out = specter(&[
+        "analyze",
+        "--db",
+        offline.to_str().expect("path"),
+        "--keylog",
+        root()
+            .join("captures/tls12-nginx.keylog")
+            .to_str()
+            .expect("path"),
+        capture.to_str().expect("path"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected = timeless(&offline);
+    assert!(!expected.is_empty(), "the capture decrypts offline");
+    for threads in ["1", "2"] {
+        let dir = temp_path(&format!("keylog-append-{threads}"));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let keylog = dir.join("keys.log");
+        std::fs::write(&keylog, b"").expect("empty key log");
+        let db = dir.join("inv.db");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_specter"))
+            .args([
+                "sensor",
+                "-r",
+                "-",
+                "--stats",
+                "--threads",
+                threads,
+                "--keylog",
+            ])
+            .arg(&keylog)
+            .arg("--db")
+            .arg(&db)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let (header, records) = pcap_parts(&capture);
+        stdin.write_all(&header).expect("write header");
+        stdin.flush().expect("flush");
+        // The client writes its keys after the sensor started; the sensor reads the
+        // file again every second, before the handshakes arrive.
+        std::thread::sleep(Duration::from_millis(300));
+        std::fs::write(&keylog, &keys).expect("append keys");
+        std::thread::sleep(Duration::from_millis(2500));
+        stdin.write_all(&records).expect("write records");
+        drop(stdin);
+        let out = child.wait_with_output().expect("sensor ends");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        let decrypted = err
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("connections decrypted"))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .expect("counter printed");
+        assert!(decrypted > 0, "threads {threads}: nothing decrypted\n{err}");
+        assert_eq!(timeless(&db), expected, "threads {threads}");
+    }
 }

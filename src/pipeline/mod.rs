@@ -14,7 +14,9 @@ cap in [`Config`], and the reorder buffer releases its oldest entries past
 [`Config::max_reorder`] even if that bends the order.
 */
 
+pub mod engine;
 pub mod front;
+pub mod live;
 pub mod parallel;
 pub mod reorder;
 pub mod shard;
@@ -28,7 +30,7 @@ use crate::http1;
 use crate::source::Packet;
 use crate::stats::Stats;
 use crate::tcp;
-use crate::tls::keylog::{KeyLog, Keys};
+use crate::tls::keylog::{Appended, KeyLog};
 use front::Front;
 use reorder::Reorder;
 use shard::Shard;
@@ -42,7 +44,8 @@ pub struct Config {
     pub defrag: defrag::Limits,
     pub tcp: tcp::Limits,
     pub http: http1::Config,
-    /// Finished exchanges held back waiting for an earlier one to finish.
+    /// Finished exchanges held back waiting for an earlier one to finish; 0 does not
+    /// order at all (a sensor: exchanges go out as they finish, none counted as early).
     pub max_reorder: usize,
     /// Bytes of heads and bodies those exchanges may hold.
     pub max_reorder_bytes: usize,
@@ -183,9 +186,9 @@ impl Analyzer {
         self.release(sink, false);
     }
 
-    /// The TLS session keys used to decrypt (a sensor refreshes the key log through it).
-    pub fn keys_mut(&mut self) -> &mut Keys {
-        self.shard.keys_mut()
+    /// Adds lines appended to the run's key log file (a sensor's clients keep writing).
+    pub fn add_keylog(&mut self, appended: &Appended) {
+        self.shard.add_keylog(appended);
     }
 
     /// Takes secrets embedded in the capture (a pcapng Decryption Secrets Block); other
@@ -230,11 +233,11 @@ impl Analyzer {
 
     /// Counters so far, the flow table's included.
     pub fn stats(&self) -> Stats {
-        let mut s = self.shard.stats();
-        s.merge(self.front.stats());
-        s.tls_keylog_bad_lines += self.shard.embedded_bad_lines();
-        s.exchanges_released_early += self.reorder.released_early;
-        s
+        shard::totals(
+            self.front.stats(),
+            [&self.shard.snapshot()],
+            self.reorder.released_early,
+        )
     }
 }
 

@@ -14,23 +14,27 @@ depends on the spread.
 
 Memory stays bounded: each shard has at most [`QUEUED_BATCHES`] batches of at most
 [`BATCH_BYTES`] waiting, reports are a bounded queue, and the reorder buffer keeps its cap.
+
+The workers, their batches and the merge are shared with the live sensor's
+[`super::engine::Engine`], which runs the front and the merge on one thread.
 */
 
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use super::front::{Front, Step};
 use super::reorder::Reorder;
-use super::shard::Shard;
+use super::shard::{self, Shard, ShardSnapshot};
 use super::Config;
 use crate::decode::TcpSegment;
 use crate::exchange::{Exchange, Order};
 use crate::source::{CaptureError, Timestamp};
 use crate::stats::Stats;
 use crate::tcp::shard_of;
-use crate::tls::keylog::KeyLog;
+use crate::tls::keylog::{Appended, KeyLog};
 
 /// Payload bytes a batch collects before it is sent.
 pub const BATCH_BYTES: usize = 256 * 1024;
@@ -42,7 +46,7 @@ const FLUSH_STEPS: u64 = 8192;
 /// Batches waiting for each worker.
 pub const QUEUED_BATCHES: usize = 4;
 
-/// One step, copied out of its packet.
+/// One step, copied out of its packet, or an order for every shard.
 enum Item {
     Segment {
         at: u64,
@@ -60,6 +64,19 @@ enum Item {
         start: usize,
         end: usize,
     },
+    /// Close the least recently active `1/fraction` of the flows (a sensor near its
+    /// memory budget).
+    Shed {
+        at: u64,
+        fraction: usize,
+        ts: Timestamp,
+    },
+    /// Lines appended to the key log file, `data[start..end]`.
+    KeyLog {
+        start: usize,
+        end: usize,
+        dropped_long_line: bool,
+    },
 }
 
 /// Steps for one shard, and the position every step before which has been dispatched.
@@ -68,6 +85,8 @@ struct Batch {
     items: Vec<Item>,
     data: Vec<u8>,
     upto: u64,
+    /// The worker sends its counters with the report of this batch.
+    snapshot: bool,
 }
 
 impl Batch {
@@ -83,15 +102,17 @@ impl Batch {
 }
 
 /// What a worker tells the merger after each batch.
-struct Report {
+pub(super) struct Report {
     shard: usize,
     finished: Vec<Exchange>,
     /// `None` once the shard has ended: it will produce nothing more.
     low_water: Option<Order>,
+    /// The shard's counters, when the batch asked for them and at the end.
+    snapshot: Option<Box<ShardSnapshot>>,
 }
 
-/// The reader's side: the batch being filled for each shard.
-struct Dispatch {
+/// The sending side: the batch being filled for each shard.
+pub(super) struct Dispatch {
     batches: Vec<Batch>,
     queues: Vec<SyncSender<Batch>>,
     /// Emptied batches the workers hand back, reused to spare allocations.
@@ -100,7 +121,8 @@ struct Dispatch {
 }
 
 impl Dispatch {
-    fn step(&mut self, at: u64, step: Step<'_, '_>) {
+    /// Adds a step to the batch of the shard it belongs to (every shard's for a sweep).
+    pub(super) fn step(&mut self, at: u64, step: Step<'_, '_>) {
         match step {
             Step::Sweep(ts) => {
                 for b in &mut self.batches {
@@ -135,30 +157,215 @@ impl Dispatch {
         self.since_flush += 1;
     }
 
-    fn secrets(&mut self, kind: u32, data: &[u8]) {
+    /// Sends embedded secrets to every shard.
+    pub(super) fn secrets(&mut self, kind: u32, data: &[u8]) {
         for b in &mut self.batches {
             let (start, end) = b.copy(data);
             b.items.push(Item::Secrets { kind, start, end });
         }
     }
 
-    /// Sends every shard its batch if one is full or enough steps have passed.
-    fn maybe_flush(&mut self, upto: u64) {
-        if self.since_flush >= FLUSH_STEPS {
-            self.flush(upto);
+    /// Asks every shard to shed `1/fraction` of its flows at position `at`.
+    pub(super) fn shed(&mut self, at: u64, fraction: usize, ts: Timestamp) {
+        for b in &mut self.batches {
+            b.items.push(Item::Shed { at, fraction, ts });
         }
     }
 
-    /// Sends every shard its batch, marked as covering every step before `upto`.
-    fn flush(&mut self, upto: u64) {
+    /// Sends lines appended to the key log file to every shard.
+    pub(super) fn keylog(&mut self, appended: &Appended) {
+        for b in &mut self.batches {
+            let (start, end) = b.copy(&appended.text);
+            b.items.push(Item::KeyLog {
+                start,
+                end,
+                dropped_long_line: appended.dropped_long_line,
+            });
+        }
+    }
+
+    /// Sends every shard its batch if one is full or enough steps have passed; returns
+    /// whether it did.
+    pub(super) fn maybe_flush(&mut self, upto: u64) -> bool {
+        let due = self.since_flush >= FLUSH_STEPS;
+        if due {
+            self.flush(upto, false);
+        }
+        due
+    }
+
+    /// Sends every shard its batch, marked as covering every step before `upto`, and
+    /// asking for the shard's counters if `snapshot`.
+    pub(super) fn flush(&mut self, upto: u64, snapshot: bool) {
         self.since_flush = 0;
         for (batch, queue) in self.batches.iter_mut().zip(&self.queues) {
             let spare = self.spares.try_recv().unwrap_or_default();
             let mut full = std::mem::replace(batch, spare);
             full.upto = upto;
+            full.snapshot = snapshot;
             // A worker that is gone has panicked; joining it reports that.
             let _ = queue.send(full);
         }
+    }
+}
+
+/// The worker threads, each with its shard, and the sending side that feeds them.
+pub(super) fn spawn_workers(
+    config: &Config,
+    keylog: Option<Arc<KeyLog>>,
+    shards: usize,
+    reports: &SyncSender<Report>,
+) -> std::io::Result<(Dispatch, Vec<JoinHandle<()>>)> {
+    let shard_config = config.for_shards(shards);
+    let (spare_tx, spare_rx) = mpsc::channel();
+    let mut queues = Vec::with_capacity(shards);
+    let mut workers = Vec::with_capacity(shards);
+    for index in 0..shards {
+        let (tx, rx) = mpsc::sync_channel(QUEUED_BATCHES);
+        queues.push(tx);
+        let shard = Shard::new(&shard_config, keylog.clone());
+        let (spares, reports) = (spare_tx.clone(), reports.clone());
+        workers.push(
+            std::thread::Builder::new()
+                .name(format!("specter-shard-{index}"))
+                .spawn(move || work(index, shard, rx, spares, reports))?,
+        );
+    }
+    let dispatch = Dispatch {
+        batches: (0..shards).map(|_| Batch::default()).collect(),
+        queues,
+        spares: spare_rx,
+        since_flush: 0,
+    };
+    Ok((dispatch, workers))
+}
+
+/// Waits for the workers once their queues are closed; a worker's panic goes on here.
+pub(super) fn join_workers(workers: Vec<JoinHandle<()>>) {
+    for w in workers {
+        w.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+    }
+}
+
+/// Carries out one batch's items on a shard.
+fn carry_out(shard: &mut Shard, batch: &Batch) {
+    for item in &batch.items {
+        match item {
+            Item::Segment {
+                at,
+                head,
+                start,
+                end,
+            } => {
+                let seg = TcpSegment {
+                    payload: &batch.data[*start..*end],
+                    ..*head
+                };
+                shard.step(*at, Step::Segment(&seg));
+            }
+            Item::Sweep { at, ts } => shard.step(*at, Step::Sweep(*ts)),
+            Item::Secrets { kind, start, end } => shard.secrets(*kind, &batch.data[*start..*end]),
+            Item::Shed { at, fraction, ts } => {
+                shard.shed(*at, *fraction, *ts);
+            }
+            Item::KeyLog {
+                start,
+                end,
+                dropped_long_line,
+            } => shard.add_keylog(&Appended {
+                text: batch.data[*start..*end].to_vec(),
+                dropped_long_line: *dropped_long_line,
+            }),
+        }
+    }
+}
+
+/// Carries out one shard's batches until its queue closes, then closes its flows.
+fn work(
+    index: usize,
+    mut shard: Shard,
+    batches: Receiver<Batch>,
+    spares: Sender<Batch>,
+    reports: SyncSender<Report>,
+) {
+    for mut batch in batches {
+        carry_out(&mut shard, &batch);
+        let mut finished = Vec::new();
+        shard.take_finished(&mut finished);
+        let report = Report {
+            shard: index,
+            finished,
+            low_water: Some(shard.low_water(batch.upto)),
+            snapshot: batch.snapshot.then(|| Box::new(shard.snapshot())),
+        };
+        if reports.send(report).is_err() {
+            return;
+        }
+        batch.items.clear();
+        batch.data.clear();
+        let _ = spares.send(batch);
+    }
+    shard.finish(&mut |finished, low_water| {
+        let _ = reports.send(Report {
+            shard: index,
+            finished: std::mem::take(finished),
+            low_water: Some(low_water),
+            snapshot: None,
+        });
+    });
+    let mut finished = Vec::new();
+    shard.take_finished(&mut finished);
+    let _ = reports.send(Report {
+        shard: index,
+        finished,
+        low_water: None,
+        snapshot: Some(Box::new(shard.snapshot())),
+    });
+}
+
+/// The merger's side: puts the shards' exchanges back in order and keeps their latest
+/// counters.
+pub(super) struct Merge {
+    reorder: Reorder,
+    low_waters: Vec<Option<Order>>,
+    /// The latest counters of each shard.
+    pub(super) snapshots: Vec<ShardSnapshot>,
+}
+
+impl Merge {
+    pub(super) fn new(config: &Config, shards: usize) -> Self {
+        Merge {
+            reorder: Reorder::new(config.max_reorder, config.max_reorder_bytes),
+            low_waters: vec![Some(Order::default()); shards],
+            snapshots: vec![ShardSnapshot::default(); shards],
+        }
+    }
+
+    /// Takes a report; releases to `sink` every exchange all shards have passed.
+    pub(super) fn take(&mut self, report: Report, sink: &mut dyn FnMut(Exchange)) {
+        self.reorder.extend(report.finished);
+        self.low_waters[report.shard] = report.low_water;
+        if let Some(s) = report.snapshot {
+            self.snapshots[report.shard] = *s;
+        }
+        // Shards that have ended no longer hold anything back.
+        let low_water = self.low_waters.iter().flatten().min().copied();
+        self.reorder.release(low_water, sink);
+    }
+
+    /// True once every shard has sent its last report.
+    pub(super) fn ended(&self) -> bool {
+        self.low_waters.iter().all(Option::is_none)
+    }
+
+    /// Releases everything still held (the input has ended).
+    pub(super) fn release_all(&mut self, sink: &mut dyn FnMut(Exchange)) {
+        self.reorder.release(None, sink);
+    }
+
+    /// The counters of the whole pipeline, with the front's.
+    pub(super) fn totals(&self, front: &Stats) -> Stats {
+        shard::totals(front, &self.snapshots, self.reorder.released_early)
     }
 }
 
@@ -183,82 +390,11 @@ fn read<R: Read + Send>(
         &mut |n| progress.store(n, AtomicOrdering::Relaxed),
     );
     let front = front.into_inner();
-    dispatch.flush(front.next_at());
+    dispatch.flush(front.next_at(), false);
     (
         front.stats().clone(),
         result.map(|_| ()).map_err(|(_, e)| e),
     )
-}
-
-/// Carries out one shard's batches; returns its counters and its unreadable embedded
-/// key lines.
-fn work(
-    index: usize,
-    mut shard: Shard,
-    batches: Receiver<Batch>,
-    spares: Sender<Batch>,
-    reports: SyncSender<Report>,
-) -> (Stats, u64) {
-    for mut batch in batches {
-        for item in &batch.items {
-            match item {
-                Item::Segment {
-                    at,
-                    head,
-                    start,
-                    end,
-                } => {
-                    let seg = TcpSegment {
-                        payload: &batch.data[*start..*end],
-                        ..*head
-                    };
-                    shard.step(*at, Step::Segment(&seg));
-                }
-                Item::Sweep { at, ts } => shard.step(*at, Step::Sweep(*ts)),
-                Item::Secrets { kind, start, end } => {
-                    shard.secrets(*kind, &batch.data[*start..*end])
-                }
-            }
-        }
-        let mut finished = Vec::new();
-        shard.take_finished(&mut finished);
-        let low_water = Some(shard.low_water(batch.upto));
-        if reports
-            .send(Report {
-                shard: index,
-                finished,
-                low_water,
-            })
-            .is_err()
-        {
-            break;
-        }
-        batch.items.clear();
-        batch.data.clear();
-        let _ = spares.send(batch);
-    }
-    shard.finish(&mut |finished, low_water| {
-        let _ = reports.send(Report {
-            shard: index,
-            finished: std::mem::take(finished),
-            low_water: Some(low_water),
-        });
-    });
-    let mut finished = Vec::new();
-    shard.take_finished(&mut finished);
-    let _ = reports.send(Report {
-        shard: index,
-        finished,
-        low_water: None,
-    });
-    (shard.stats(), shard.embedded_bad_lines())
-}
-
-/// The result of a thread; its panic goes on in the caller.
-fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
-    handle
-        .join()
-        .unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
 /// Runs one capture over `threads` shards (see the module documentation). Exchanges go to
@@ -273,32 +409,14 @@ pub fn run<R: Read + Send>(
     on_progress: &mut dyn FnMut(u64),
 ) -> (Stats, Result<(), CaptureError>) {
     let n = threads.max(1);
-    let shard_config = config.for_shards(n);
     let progress = AtomicU64::new(0);
-    let (spare_tx, spare_rx) = mpsc::channel();
+    // Bounded: a merger slower than the shards holds them back rather than their
+    // exchanges piling up.
     let (report_tx, report_rx) = mpsc::sync_channel(2 * n);
+    let (dispatch, workers) =
+        spawn_workers(&config, keylog, n, &report_tx).expect("spawning an analysis thread");
+    drop(report_tx);
     std::thread::scope(|scope| {
-        let mut queues = Vec::with_capacity(n);
-        let mut workers = Vec::with_capacity(n);
-        for index in 0..n {
-            let (tx, rx) = mpsc::sync_channel(QUEUED_BATCHES);
-            queues.push(tx);
-            let shard = Shard::new(&shard_config, keylog.clone());
-            let (spares, reports) = (spare_tx.clone(), report_tx.clone());
-            workers.push(
-                std::thread::Builder::new()
-                    .name(format!("specter-shard-{index}"))
-                    .spawn_scoped(scope, move || work(index, shard, rx, spares, reports))
-                    .expect("spawning an analysis thread"),
-            );
-        }
-        drop((spare_tx, report_tx));
-        let dispatch = Dispatch {
-            batches: (0..n).map(|_| Batch::default()).collect(),
-            queues,
-            spares: spare_rx,
-            since_flush: 0,
-        };
         let progress = &progress;
         let config = &config;
         let reader = std::thread::Builder::new()
@@ -306,29 +424,16 @@ pub fn run<R: Read + Send>(
             .spawn_scoped(scope, move || read(reader, config, dispatch, progress))
             .expect("spawning the reader thread");
 
-        let mut reorder = Reorder::new(config.max_reorder, config.max_reorder_bytes);
-        let mut low_waters: Vec<Option<Order>> = vec![Some(Order::default()); n];
+        let mut merge = Merge::new(config, n);
         for report in report_rx {
-            reorder.extend(report.finished);
-            low_waters[report.shard] = report.low_water;
-            // Shards that have ended no longer hold anything back.
-            let low_water = low_waters.iter().flatten().min().copied();
-            reorder.release(low_water, sink);
+            merge.take(report, sink);
             on_progress(progress.load(AtomicOrdering::Relaxed));
         }
-        reorder.release(None, sink);
-        let released_early = reorder.released_early;
-
-        let (mut stats, result) = join(reader);
-        let mut embedded_bad = 0;
-        for w in workers {
-            let (s, bad) = join(w);
-            stats.merge(&s);
-            // Every shard read the same embedded secrets.
-            embedded_bad = bad;
-        }
-        stats.tls_keylog_bad_lines += embedded_bad;
-        stats.exchanges_released_early += released_early;
-        (stats, result)
+        merge.release_all(sink);
+        let (front, result) = reader
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        join_workers(workers);
+        (merge.totals(&front), result)
     })
 }

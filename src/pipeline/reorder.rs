@@ -69,8 +69,11 @@ impl Reorder {
     }
 
     /// Releases to `sink`, in order, every exchange below `low_water` (all of them for
-    /// `None`: the input has ended), and the oldest past the cap.
+    /// `None`: the input has ended), and the oldest past the cap. A buffer that may hold
+    /// none (`max` 0: a sensor, whose inventory does not depend on the order) does not
+    /// order: everything goes out, and nothing counts as early.
     pub fn release(&mut self, low_water: Option<Order>, sink: &mut dyn FnMut(Exchange)) {
+        let low_water = low_water.filter(|_| self.max > 0);
         while let Some(Reverse(Ordered(top, _, _))) = self.held.peek() {
             let due = low_water.is_none_or(|lw| *top < lw);
             if !due {
@@ -180,5 +183,16 @@ mod tests {
         assert_eq!(r.released_early, out.len() as u64);
         // What goes out early still goes out oldest first.
         assert!(positions(&out).windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn a_buffer_that_may_hold_none_does_not_order_and_counts_nothing_early() {
+        let mut r = Reorder::new(0, 1 << 20);
+        r.extend([5, 1, 3].map(|at| exchange(at, 10)));
+        let mut out = Vec::new();
+        r.release(Some(Order::default()), &mut |e| out.push(e));
+        assert_eq!(out.len(), 3);
+        assert_eq!(r.released_early, 0);
+        assert!(r.is_empty());
     }
 }

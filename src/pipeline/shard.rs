@@ -18,7 +18,7 @@ use crate::http1;
 use crate::source::Timestamp;
 use crate::stats::Stats;
 use crate::tcp::FlowTable;
-use crate::tls::keylog::{KeyLog, Keys};
+use crate::tls::keylog::{Appended, KeyLog, Keys};
 
 /// Flows closed at a time at the end of the input.
 const FINISH_CHUNK: usize = 4096;
@@ -71,14 +71,10 @@ impl Shard {
         }
     }
 
-    /// Lines of embedded secrets that could not be read.
-    pub fn embedded_bad_lines(&self) -> u64 {
-        self.ctx.keys.embedded.bad
-    }
-
-    /// The TLS session keys used to decrypt (a sensor refreshes the key log through it).
-    pub fn keys_mut(&mut self) -> &mut Keys {
-        &mut self.ctx.keys
+    /// Adds lines appended to the run's key log file (see [`crate::tls::keylog::KeyLogFile`]):
+    /// connections whose handshake comes later can be decrypted.
+    pub fn add_keylog(&mut self, appended: &Appended) {
+        self.ctx.keys.add_appended(appended);
     }
 
     /// Moves the exchanges finished so far to `out`, in no particular order.
@@ -119,9 +115,8 @@ impl Shard {
             });
     }
 
-    /// Counters of the flow table and the layers above it (not the embedded key lines:
-    /// every shard reads the same ones, see [`Shard::embedded_bad_lines`]).
-    pub fn stats(&self) -> Stats {
+    /// Its counters and size now.
+    pub fn snapshot(&self) -> ShardSnapshot {
         let mut s = self.ctx.stats.clone();
         let t = self.flows.totals();
         s.flows = t.flows;
@@ -136,6 +131,41 @@ impl Shard {
         s.tcp_buffer_overflows = t.assembler.overflows;
         s.tcp_overlap_conflicts = t.assembler.conflicts;
         s.tcp_payload_bytes = t.assembler.delivered;
-        s
+        ShardSnapshot {
+            stats: s,
+            open_flows: self.flows.len(),
+            embedded_bad_lines: self.ctx.keys.embedded.bad,
+        }
     }
+}
+
+/// A shard's counters at one point, as it reports them to whoever merges the shards.
+#[derive(Debug, Clone, Default)]
+pub struct ShardSnapshot {
+    /// Counters of the flow table and the layers above it (not the embedded key lines:
+    /// every shard reads the same ones).
+    pub stats: Stats,
+    /// Connections tracked.
+    pub open_flows: usize,
+    /// Lines of embedded secrets (pcapng) that could not be read.
+    pub embedded_bad_lines: u64,
+}
+
+/// The counters of a whole pipeline: its front's, every shard's, and the exchanges its
+/// reorder buffer let out early. Embedded key lines are counted once: every shard read the
+/// same ones.
+pub fn totals<'a>(
+    front: &Stats,
+    shards: impl IntoIterator<Item = &'a ShardSnapshot>,
+    released_early: u64,
+) -> Stats {
+    let mut s = front.clone();
+    let mut embedded_bad = 0;
+    for shard in shards {
+        s.merge(&shard.stats);
+        embedded_bad = embedded_bad.max(shard.embedded_bad_lines);
+    }
+    s.tls_keylog_bad_lines += embedded_bad;
+    s.exchanges_released_early += released_early;
+    s
 }

@@ -3,11 +3,13 @@ The live sensor: packets from interfaces (or capture streams) through the same p
 `specter analyze`, into the same inventory, for weeks.
 
 One capture thread per source pushes owned packets into one bounded queue; the capture
-loop (this module, on the calling thread) feeds them to a single [`Analyzer`] and the
-exchanges to one [`Analysis`]. One analyzer fed from every interface, rather than one per
-interface, because a mirror often splits a connection's two directions across two ports
-(two SPAN sessions, a TAP's two halves): only one flow table sees both and puts the
-exchange back together. It also keeps one memory budget in one place. When the loop falls
+loop (this module, on the calling thread) feeds them to one pipeline ([`Live`]) and the
+exchanges to one [`Analysis`]. With `--threads N` the pipeline spreads connections over N
+flow-table shards on worker threads by a hash of their addresses; the loop decodes and
+infers. One pipeline fed from every interface, rather than one per interface, because a
+mirror often splits a connection's two directions across two ports (two SPAN sessions, a
+TAP's two halves): the hash sends both to the same shard, which puts the exchange back
+together. It also keeps one memory budget in one place. When the loop falls
 behind, the queue fills, the capture threads block, and the kernel drops and counts: every
 loss shows in libpcap's counters, none is silent inside the sensor.
 
@@ -33,10 +35,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::analysis::{Analysis, OpenError};
-use crate::pipeline::{self, Analyzer};
+use crate::pipeline::{self, live::Live};
 use crate::stats::Stats;
 use crate::store::StoreError;
-use crate::tls::keylog::{KeyLog, Keys};
+use crate::tls::keylog::KeyLog;
 
 use signals::Signals;
 use source::{Counters, OwnedPacket, PacketSource};
@@ -59,6 +61,8 @@ pub struct Options {
     pub snaplen: u32,
     /// The NSS key log to decrypt TLS with, re-read every tick for appended lines.
     pub keylog: Option<PathBuf>,
+    /// Analysis threads (flow-table shards); 1 runs the pipeline on the loop's thread.
+    pub threads: usize,
     /// How the run is recorded in the inventory (the command line).
     pub command: String,
 }
@@ -88,6 +92,11 @@ pub enum SensorError {
     #[error("--keylog {}: {source}", path.display())]
     Keylog {
         path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start {threads} analysis threads: {source}")]
+    Threads {
+        threads: usize,
         source: std::io::Error,
     },
 }
@@ -157,15 +166,18 @@ pub fn run(
     // The inventory does not depend on the order exchanges arrive in, and a live link
     // has connections idle for hours in the middle of a message: release at once.
     config.max_reorder = 0;
-    let mut analyzer = Analyzer::new(config);
-    if let Some(path) = &opts.keylog {
-        let log = KeyLog::open(path).map_err(|source| SensorError::Keylog {
+    let keylog = match &opts.keylog {
+        Some(path) => Some(KeyLog::open(path).map_err(|source| SensorError::Keylog {
             path: path.clone(),
             source,
-        })?;
-        *analyzer.keys_mut() = Keys::with_file(Some(Arc::new(log)));
-    }
+        })?),
+        None => None,
+    };
+    let threads = opts.threads.max(1);
+    let mut analyzer = Live::new(config, keylog, threads)
+        .map_err(|source| SensorError::Threads { threads, source })?;
     tracing::info!(
+        threads,
         max_flows = config.tcp.max_flows,
         buffer_per_direction = config.tcp.max_buffer_per_direction,
         max_body = config.http.max_body,
@@ -212,7 +224,7 @@ pub fn run(
     let mut flushed = Stats::default();
     let mut peak_rss = None;
 
-    let totals = |analyzer: &Analyzer, failed: usize| {
+    let totals = |analyzer: &Live, failed: usize| {
         let mut s = analyzer.stats();
         s.files = counters.len() as u64;
         s.files_failed = failed as u64;
@@ -225,7 +237,7 @@ pub fn run(
             .sum();
         s
     };
-    let snapshot = |analyzer: &Analyzer,
+    let snapshot = |analyzer: &Live,
                     s: &Stats,
                     endpoints: usize,
                     (flushes, failed_writes): (u64, u64),
@@ -296,9 +308,9 @@ pub fn run(
         }
         if now >= next_tick {
             next_tick = now + TICK;
-            // Clients append to the key log as they connect. A connection looks its keys
-            // up once, at its ServerHello: lines read later do not help it (docs/tls.md).
-            if let Err(e) = analyzer.keys_mut().refresh() {
+            analyzer.tick(&mut |ex| analysis.observe(&ex));
+            // Clients append to the key log as they connect.
+            if let Err(e) = analyzer.refresh_keys() {
                 tracing::warn!("--keylog: {e}");
             }
             let s = totals(&analyzer, source_errors.len());
@@ -313,11 +325,12 @@ pub fn run(
                 .rss
                 .is_some_and(|rss| rss > opts.max_memory / 100 * SHED_AT_PERCENT)
             {
-                let n = analyzer.shed(SHED_FRACTION, &mut |ex| analysis.observe(&ex));
+                analyzer.shed(SHED_FRACTION, &mut |ex| analysis.observe(&ex));
                 tracing::warn!(
                     rss_mib = snap.rss.unwrap_or(0) >> 20,
                     budget_mib = opts.max_memory >> 20,
-                    flows_shed = n,
+                    flows_open = snap.flows_open,
+                    shed_fraction = format!("1/{SHED_FRACTION}"),
                     "near the memory budget: shed the least recently active flows"
                 );
             }
@@ -326,6 +339,8 @@ pub fn run(
         }
         if now >= next_flush && stop_deadline.is_none() {
             next_flush = now + opts.flush_interval;
+            // Every shard's exchanges and counters up to now go into this write.
+            analyzer.tick(&mut |ex| analysis.observe(&ex));
             let s = totals(&analyzer, source_errors.len());
             match flush(&mut analysis, &opts.command, &inputs, s.since(&flushed)) {
                 Ok(n) => {

@@ -82,13 +82,62 @@ enum Slot {
     Exporter,
 }
 
-/// Where a growing file was read up to.
+/// A growing key log file and where it was read up to: hands out the complete lines
+/// appended since the last read, for a sensor whose clients keep writing.
 #[derive(Debug, Clone)]
-struct FileState {
+pub struct KeyLogFile {
     path: PathBuf,
     offset: u64,
     /// Bytes of an incomplete last line, kept until its newline arrives.
     partial: Vec<u8>,
+}
+
+/// What [`KeyLogFile::read_appended`] found.
+#[derive(Debug, Default)]
+pub struct Appended {
+    /// Complete lines, each with its newline.
+    pub text: Vec<u8>,
+    /// An incomplete last line grew past [`MAX_LINE`] and was dropped.
+    pub dropped_long_line: bool,
+}
+
+impl KeyLogFile {
+    /// A reader of `path` from its start.
+    pub fn new(path: &Path) -> Self {
+        KeyLogFile {
+            path: path.to_path_buf(),
+            offset: 0,
+            partial: Vec::new(),
+        }
+    }
+
+    /// The complete lines appended to the file since the last read. A file that shrank
+    /// (rotated, truncated) is read again from its start.
+    pub fn read_appended(&mut self) -> std::io::Result<Appended> {
+        let mut f = std::fs::File::open(&self.path)?;
+        let len = f.metadata()?.len();
+        if len < self.offset {
+            self.offset = 0;
+            self.partial.clear();
+        }
+        f.seek(SeekFrom::Start(self.offset))?;
+        let mut new = Vec::new();
+        f.take(len - self.offset).read_to_end(&mut new)?;
+        self.offset += new.len() as u64;
+        let mut text = std::mem::take(&mut self.partial);
+        text.extend_from_slice(&new);
+        // Only complete lines: the writer may be in the middle of one.
+        let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let rest = text.split_off(complete);
+        let dropped_long_line = rest.len() > MAX_LINE;
+        if !dropped_long_line {
+            self.partial = rest;
+        }
+        Ok(Appended {
+            text,
+            dropped_long_line,
+        })
+    }
 }
 
 /// The index of session secrets by client random.
@@ -105,7 +154,7 @@ pub struct KeyLog {
     pub bad: u64,
     /// The first [`MAX_BAD_LINES_KEPT`] bad lines: (line number, why).
     pub bad_lines: Vec<(u64, BadLine)>,
-    file: Option<FileState>,
+    file: Option<KeyLogFile>,
 }
 
 fn hex_nibble(c: u8) -> Option<u8> {
@@ -137,11 +186,7 @@ impl KeyLog {
     /// appended later.
     pub fn open(path: &Path) -> std::io::Result<KeyLog> {
         let mut log = KeyLog {
-            file: Some(FileState {
-                path: path.to_path_buf(),
-                offset: 0,
-                partial: Vec::new(),
-            }),
+            file: Some(KeyLogFile::new(path)),
             ..KeyLog::default()
         };
         log.refresh()?;
@@ -152,33 +197,27 @@ impl KeyLog {
     /// secrets were added. A file that shrank (rotated, truncated) is read again from its
     /// start. Without a file, does nothing.
     pub fn refresh(&mut self) -> std::io::Result<u64> {
-        let Some(state) = self.file.as_mut() else {
+        let Some(file) = self.file.as_mut() else {
             return Ok(0);
         };
-        let mut f = std::fs::File::open(&state.path)?;
-        let len = f.metadata()?.len();
-        if len < state.offset {
-            state.offset = 0;
-            state.partial.clear();
-        }
-        f.seek(SeekFrom::Start(state.offset))?;
-        let mut new = Vec::new();
-        f.take(len - state.offset).read_to_end(&mut new)?;
-        state.offset += new.len() as u64;
-        let mut text = std::mem::take(&mut state.partial);
-        text.extend_from_slice(&new);
-        // Only complete lines: the writer may be in the middle of one.
-        let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        let rest = text.split_off(complete);
-        let before = self.secrets;
-        self.add_text(&text);
-        if rest.len() > MAX_LINE {
+        let appended = file.read_appended()?;
+        Ok(self.add_appended(&appended))
+    }
+
+    /// Adds what a [`KeyLogFile`] read; returns how many secrets were added.
+    pub fn add_appended(&mut self, appended: &Appended) -> u64 {
+        let added = self.add_text(&appended.text);
+        if appended.dropped_long_line {
             self.lines += 1;
             self.bad_line(BadLine::TooLong);
-        } else if let Some(state) = self.file.as_mut() {
-            state.partial = rest;
         }
-        Ok(self.secrets - before)
+        added
+    }
+
+    /// Takes the file this log reads from, leaving a log of what was read so far: a
+    /// pipeline reads appended lines once and hands them to each of its flow tables.
+    pub fn take_file(&mut self) -> Option<KeyLogFile> {
+        self.file.take()
     }
 
     /// Adds key log text (whole lines; a last line without newline is read too). Returns
@@ -301,13 +340,10 @@ impl Keys {
             .or_else(|| self.file.as_ref().and_then(|f| f.get(random)))
     }
 
-    /// Re-reads the key log file for appended lines (see [`KeyLog::refresh`]). The log is
-    /// copied first if another run still shares it.
-    pub fn refresh(&mut self) -> std::io::Result<u64> {
-        match self.file.as_mut() {
-            Some(f) => Arc::make_mut(f).refresh(),
-            None => Ok(0),
-        }
+    /// Adds lines appended to the run's key log file (a sensor's clients keep writing).
+    /// The log is copied first if another run still shares it.
+    pub fn add_appended(&mut self, appended: &Appended) -> u64 {
+        Arc::make_mut(self.file.get_or_insert_with(Default::default)).add_appended(appended)
     }
 
     /// True when no secret at all is known.
