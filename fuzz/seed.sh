@@ -11,7 +11,8 @@
 #            (client records, then server records, padded to equal length)
 #   tls_record: whole TLS connections with their keys (captures with a .keylog beside them):
 #            the key log lines of the connection's client random, then the payloads in
-#            capture order as the target's chunks; a variant with a gap
+#            capture order as the target's chunks; a variant with a gap, two with the keys
+#            coming late (after the close, at the fourth chunk)
 #   keylog:  the key logs themselves, cut into pieces, with broken lines mixed in, and TLS
 #            record streams
 #   pii:     strings that hold (or nearly hold) each kind of sensitive data
@@ -716,11 +717,14 @@ for d in dirs:
             # the client random: record header 5, handshake header 4, version 2
             random_hex = first[11:43].hex().encode()
             keys = b'\n'.join(l for l in lines if random_hex in l.lower())
-            for gap in (False, True):
-                seed = bytearray(struct.pack('>H', len(keys)) + keys)
+            # keys known at the start, with a gap; keys that come late (length bit 15): after
+            # the close, or at the fourth chunk (control bit 5)
+            for gap, late, late_at in ((False, False, -1), (True, False, -1),
+                                       (False, True, -1), (False, True, 3)):
+                seed = bytearray(struct.pack('>H', len(keys) | (0x8000 if late else 0)) + keys)
                 for k, (port, payload) in enumerate(msgs):
                     side = 0 if port == client else 0x80
-                    ctl = side | (0x40 if gap and k == len(msgs) // 2 else 0)
+                    ctl = side | (0x40 if gap and k == len(msgs) // 2 else 0) | (0x20 if k == late_at else 0)
                     if len(seed) + 3 + len(payload) > MAX_SEED:
                         break
                     seed += bytes([ctl]) + struct.pack('>H', len(payload)) + payload

@@ -840,80 +840,98 @@ fn the_sensor_gives_the_same_inventory_and_counters_on_any_number_of_threads() {
     }
 }
 
-/// The pcap header and records of a capture file, split after the header.
-fn pcap_parts(file: &Path) -> (Vec<u8>, Vec<u8>) {
-    let mut data = std::fs::read(file).expect("read capture");
-    let records = data.split_off(24);
-    (data, records)
+/// The `connections decrypted` counter of a `--stats` table.
+fn decrypted_count(stats: &str) -> u64 {
+    stats
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("connections decrypted"))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .expect("counter printed")
+}
+
+/// `sensor -r -` fed `capture` whole with an empty `--keylog`, the keys appended to it
+/// only after every connection has closed: (its inventory, `connections decrypted`).
+fn sensor_with_late_keys(
+    capture: &Path,
+    keys: &[u8],
+    threads: &str,
+) -> (Vec<serde_json::Value>, u64) {
+    let name = capture.file_stem().and_then(|n| n.to_str()).expect("name");
+    let dir = temp_path(&format!("late-keys-{name}-{threads}"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let keylog = dir.join("keys.log");
+    std::fs::write(&keylog, b"").expect("empty key log");
+    let db = dir.join("inv.db");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_specter"))
+        .args([
+            "sensor",
+            "-r",
+            "-",
+            "--stats",
+            "--threads",
+            threads,
+            "--keylog",
+        ])
+        .arg(&keylog)
+        .arg("--db")
+        .arg(&db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(&std::fs::read(capture).expect("read capture"))
+        .expect("write capture");
+    stdin.flush().expect("flush");
+    // Every handshake and every close has been read before the client's lines are in
+    // the file; the sensor reads the file again each second.
+    std::thread::sleep(Duration::from_millis(1500));
+    std::fs::write(&keylog, keys).expect("append keys");
+    std::thread::sleep(Duration::from_millis(2500));
+    drop(stdin);
+    let out = child.wait_with_output().expect("sensor ends");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    (timeless(&db), decrypted_count(&err))
 }
 
 #[test]
-fn key_log_lines_appended_while_the_sensor_runs_decrypt_later_connections() {
-    let capture = root().join("captures/tls12-nginx.pcap");
-    let keys = std::fs::read(root().join("captures/tls12-nginx.keylog")).expect("keylog");
-    let offline = temp_path("keylog-append-offline.db");
-    let out = specter(&[
-        "analyze",
-        "--db",
-        offline.to_str().expect("path"),
-        "--keylog",
-        root()
-            .join("captures/tls12-nginx.keylog")
-            .to_str()
-            .expect("path"),
-        capture.to_str().expect("path"),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let expected = timeless(&offline);
-    assert!(!expected.is_empty(), "the capture decrypts offline");
-    for threads in ["1", "2"] {
-        let dir = temp_path(&format!("keylog-append-{threads}"));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let keylog = dir.join("keys.log");
-        std::fs::write(&keylog, b"").expect("empty key log");
-        let db = dir.join("inv.db");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_specter"))
-            .args([
-                "sensor",
-                "-r",
-                "-",
-                "--stats",
-                "--threads",
-                threads,
-                "--keylog",
-            ])
-            .arg(&keylog)
-            .arg("--db")
-            .arg(&db)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start");
-        let mut stdin = child.stdin.take().expect("stdin");
-        let (header, records) = pcap_parts(&capture);
-        stdin.write_all(&header).expect("write header");
-        stdin.flush().expect("flush");
-        // The client writes its keys after the sensor started; the sensor reads the
-        // file again every second, before the handshakes arrive.
-        std::thread::sleep(Duration::from_millis(300));
-        std::fs::write(&keylog, &keys).expect("append keys");
-        std::thread::sleep(Duration::from_millis(2500));
-        stdin.write_all(&records).expect("write records");
-        drop(stdin);
-        let out = child.wait_with_output().expect("sensor ends");
+fn key_log_lines_appended_after_the_handshakes_still_decrypt_them() {
+    for name in ["tls12-nginx", "tls13-nginx"] {
+        let capture = root().join(format!("captures/{name}.pcap"));
+        let keylog = root().join(format!("captures/{name}.keylog"));
+        let offline = temp_path(&format!("late-keys-{name}-offline.db"));
+        let out = specter(&[
+            "analyze",
+            "--stats",
+            "--db",
+            offline.to_str().expect("path"),
+            "--keylog",
+            keylog.to_str().expect("path"),
+            capture.to_str().expect("path"),
+        ]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{err}");
-        let decrypted = err
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("connections decrypted"))
-            .and_then(|n| n.trim().parse::<u64>().ok())
-            .expect("counter printed");
-        assert!(decrypted > 0, "threads {threads}: nothing decrypted\n{err}");
-        assert_eq!(timeless(&db), expected, "threads {threads}");
+        let expected = timeless(&offline);
+        assert!(!expected.is_empty(), "{name} decrypts offline");
+        let keys = std::fs::read(&keylog).expect("keylog");
+        for threads in ["1", "2"] {
+            let (inventory, decrypted) = sensor_with_late_keys(&capture, &keys, threads);
+            assert!(
+                decrypted > 0,
+                "{name}, {threads} threads: nothing decrypted"
+            );
+            assert_eq!(
+                decrypted,
+                decrypted_count(&err),
+                "{name}, {threads} threads"
+            );
+            assert_eq!(inventory, expected, "{name}, {threads} threads");
+        }
+        // Without the lines, the same connections stay opaque.
+        let (_, none) = sensor_with_late_keys(&capture, b"", "2");
+        assert_eq!(none, 0, "{name}");
     }
 }

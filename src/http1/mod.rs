@@ -47,6 +47,10 @@ pub struct Config {
     /// total, a head that grows is dropped (`head dropped: shared buffer cap`) and a body
     /// stops being kept (truncated, `body cut: shared buffer cap`).
     pub max_held_total: usize,
+    /// Bytes of records a TLS connection without keys at its ServerHello keeps while
+    /// the key log may still bring them (a sensor re-reading `--keylog`); 0 looks the
+    /// keys up once (offline: every key is known before the first packet).
+    pub key_wait_bytes: usize,
 }
 
 impl Default for Config {
@@ -59,6 +63,7 @@ impl Default for Config {
             max_pending: 1024,
             defer_decoding: false,
             max_held_total: 32 << 20,
+            key_wait_bytes: 0,
         }
     }
 }
@@ -80,6 +85,8 @@ pub struct Ctx {
     /// [`Config::max_held_total`]; each connection adds its share and takes it back when
     /// it is dropped, whatever path drops it.
     pub held: Arc<AtomicUsize>,
+    /// TLS connections closed while waiting for keys (a live sensor's key log).
+    pub parked: Vec<crate::tls::Parked>,
     /// The step and flow of the last order given, and how many it was given there.
     last: (u64, u64),
     given: u32,
@@ -127,20 +134,20 @@ impl Ctx {
     }
 
     /// True when the connections together hold more than [`Config::max_held_total`].
-    fn over_held_cap(&self) -> bool {
+    pub(crate) fn over_held_cap(&self) -> bool {
         self.held.load(Ordering::Relaxed) > self.config.max_held_total
     }
 }
 
 /// One connection's share of [`Ctx::held`], given back when the connection is dropped.
 #[derive(Debug, Default)]
-struct Charge {
+pub(crate) struct Charge {
     pool: Option<Arc<AtomicUsize>>,
     bytes: usize,
 }
 
 impl Charge {
-    fn set(&mut self, pool: &Arc<AtomicUsize>, bytes: usize) {
+    pub(crate) fn set(&mut self, pool: &Arc<AtomicUsize>, bytes: usize) {
         if bytes == self.bytes {
             return;
         }

@@ -61,8 +61,8 @@ impl Live {
     }
 
     /// Reads the lines appended to the key log file since the last call and gives them to
-    /// every flow table. A connection looks its keys up at its ServerHello: lines read
-    /// later do not help it (docs/tls.md).
+    /// every flow table. Connections still waiting for their keys (see
+    /// [`crate::http1::Config::key_wait_bytes`]) find them at their next record.
     pub fn refresh_keys(&mut self) -> std::io::Result<()> {
         let Some(file) = self.keylog_file.as_mut() else {
             return Ok(());

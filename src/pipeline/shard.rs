@@ -18,6 +18,7 @@ use crate::http1;
 use crate::source::Timestamp;
 use crate::stats::Stats;
 use crate::tcp::FlowTable;
+use crate::tls;
 use crate::tls::keylog::{Appended, KeyLog, Keys};
 
 /// Flows closed at a time at the end of the input.
@@ -56,7 +57,10 @@ impl Shard {
     /// Carries out the step at position `at`.
     pub fn step(&mut self, at: u64, step: Step<'_, '_>) {
         match step {
-            Step::Sweep(ts) => self.flows.expire(at, ts, &mut self.ctx),
+            Step::Sweep(ts) => {
+                self.flows.expire(at, ts, &mut self.ctx);
+                tls::retry_parked(&mut self.ctx, ts);
+            }
             Step::Segment(seg) => self.flows.segment_at(at, seg, &mut self.ctx),
         }
     }
@@ -75,6 +79,7 @@ impl Shard {
     /// connections whose handshake comes later can be decrypted.
     pub fn add_keylog(&mut self, appended: &Appended) {
         self.ctx.keys.add_appended(appended);
+        tls::retry_parked(&mut self.ctx, Timestamp::MIN);
     }
 
     /// Moves the exchanges finished so far to `out`, in no particular order.
@@ -113,6 +118,10 @@ impl Shard {
                 let low_water = low_water(ctx, u64::MAX);
                 after(&mut ctx.out, low_water);
             });
+        // Connections closed while waiting for keys wait no more.
+        tls::retry_parked(&mut self.ctx, Timestamp::MAX);
+        let low_water = low_water(&self.ctx, u64::MAX);
+        after(&mut self.ctx.out, low_water);
     }
 
     /// Its counters and size now.

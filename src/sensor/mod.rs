@@ -117,6 +117,9 @@ const STOP_WAIT: Duration = Duration::from_secs(2);
 const SHED_AT_PERCENT: u64 = 90;
 /// The share of flows shed at a time (1/N).
 const SHED_FRACTION: usize = 4;
+/// Bytes of records a TLS connection keeps while its keys may still be appended to
+/// `--keylog` (all connections together stay within the shared held-bytes cap).
+const KEY_WAIT_BYTES: usize = 256 * 1024;
 
 /// Packets the queue between capture threads and the loop holds: a sixteenth of the
 /// budget in full-size packets, at least 256.
@@ -166,6 +169,11 @@ pub fn run(
     // The inventory does not depend on the order exchanges arrive in, and a live link
     // has connections idle for hours in the middle of a message: release at once.
     config.max_reorder = 0;
+    // Clients write their key log lines as they finish a handshake, and the file is read
+    // once a second: a connection without keys keeps its first records for a while.
+    if opts.keylog.is_some() {
+        config.http.key_wait_bytes = KEY_WAIT_BYTES;
+    }
     let keylog = match &opts.keylog {
         Some(path) => Some(KeyLog::open(path).map_err(|source| SensorError::Keylog {
             path: path.clone(),

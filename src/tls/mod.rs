@@ -12,6 +12,14 @@ exchanges come out like cleartext ones, with the note `decrypted`. Otherwise, or
 decryption fails later (a tag that does not verify, a record too long, a gap), one
 [`Exchange`] with `proto: tls` carries the metadata at the end of the connection, with the
 reason it was not looked into.
+
+Keys looked up at the ServerHello may not be there yet: a client writes its key log line
+as it finishes the handshake, and a live sensor re-reads the file once a second. With
+[`crate::http1::Config::key_wait_bytes`] set (the sensor with `--keylog`), a connection
+without keys keeps its records (up to that many bytes, for at most [`KEY_WAIT`] of packet
+time, within the shared held-bytes cap) and looks again at each record; when the keys
+come, the kept records are decrypted in order and the connection goes on as if they had
+been there all along.
 */
 
 pub mod cipher;
@@ -24,10 +32,10 @@ pub mod record;
 
 use crate::app;
 use crate::exchange::{push_note, socket, Exchange, Note, Order, Proto};
-use crate::http1::Ctx;
+use crate::http1::{Charge, Ctx};
 use crate::http2;
 use crate::source::Timestamp;
-use crate::tcp::{FlowEvent, FlowInfo, Side};
+use crate::tcp::{CloseReason, FlowEvent, FlowInfo, Side};
 
 use decrypt::{Opened, Session, Why};
 use record::{Header, Records};
@@ -70,11 +78,63 @@ struct Direction {
     encrypted: bool,
 }
 
+/// How long (packet time) a connection keeps its records waiting for keys.
+pub const KEY_WAIT: Timestamp = 10_000_000_000;
+
+/// Records kept since the ServerHello, while the keys may still come.
+#[derive(Debug)]
+struct Waiting {
+    /// Why there are no keys yet (`no_key` or `resumed_no_key`).
+    why: Why,
+    /// Time of the first record kept.
+    since: Option<Timestamp>,
+    /// Each record whole, header included, with its direction (0: from the client),
+    /// side and time, in the order they came.
+    records: Vec<(usize, Side, Timestamp, Header, Vec<u8>)>,
+    bytes: usize,
+    /// Its share of the bytes all connections hold.
+    charge: Charge,
+}
+
+/// A connection that closed while waiting for its keys.
+#[derive(Debug)]
+pub struct Parked {
+    info: FlowInfo,
+    closed: Timestamp,
+    reason: CloseReason,
+    conn: Box<Connection>,
+}
+
+/// Looks the keys of parked connections up again (new key log lines came): those that
+/// have them now are decrypted and their exchanges emitted; those whose wait is over at
+/// `now` (`Timestamp::MAX` at the end of the input) are emitted opaque.
+pub fn retry_parked(ctx: &mut Ctx, now: Timestamp) {
+    if ctx.parked.is_empty() {
+        return;
+    }
+    for mut p in std::mem::take(&mut ctx.parked) {
+        p.conn.look_again(&p.info, now, ctx);
+        match p.conn.decrypt {
+            Decrypt::Waiting(_) => ctx.parked.push(p),
+            _ => {
+                let close = FlowEvent::Close {
+                    ts: p.closed,
+                    reason: p.reason,
+                };
+                p.conn.pass_inner(&p.info, close, ctx);
+                p.conn.close(&p.info, ctx);
+            }
+        }
+    }
+}
+
 /// Where decryption stands.
 #[derive(Debug)]
 enum Decrypt {
     /// The ServerHello has not been seen yet.
     Undecided,
+    /// No keys at the ServerHello: records are kept while they may still come.
+    Waiting(Box<Waiting>),
     /// Keys found: records are opened.
     On(Box<Session>),
     /// Not decrypted (the reason is in `TlsInfo::not_decrypted`).
@@ -166,22 +226,55 @@ impl Connection {
                 d.encrypted = true;
                 d.records.reset();
                 push_note(&mut self.notes, Note::Gap);
-                if matches!(self.decrypt, Decrypt::On(_)) {
+                if matches!(self.decrypt, Decrypt::On(_) | Decrypt::Waiting(_)) {
                     self.stop(Why::Gap, ctx);
                 }
                 self.pass_inner(info, event, ctx);
             }
             FlowEvent::Fin { .. } => self.pass_inner(info, event, ctx),
-            FlowEvent::Close { .. } => {
+            FlowEvent::Close { ts, reason } => {
                 for d in &self.dirs {
                     if !d.records.skipping() && d.records.pending() > 0 {
                         ctx.stats.tls_truncated_records += 1;
                     }
                 }
                 self.pass_inner(info, event, ctx);
-                self.close(info, ctx);
+                if !self.park(info, ts, reason, ctx) {
+                    self.close(info, ctx);
+                }
             }
         }
+    }
+
+    /// A connection that closes while waiting for keys, with records kept, waits on in
+    /// [`Ctx::parked`] (a short HTTPS call is over before the key log is read again).
+    /// Returns whether it did; what stays behind is an empty shell.
+    fn park(&mut self, info: &FlowInfo, ts: Timestamp, reason: CloseReason, ctx: &mut Ctx) -> bool {
+        let Decrypt::Waiting(w) = &self.decrypt else {
+            return false;
+        };
+        if w.records.is_empty() {
+            return false;
+        }
+        let conn = Connection {
+            client: self.client,
+            dirs: std::mem::take(&mut self.dirs),
+            info: std::mem::take(&mut self.info),
+            order: self.order,
+            order_open: self.order_open,
+            notes: std::mem::take(&mut self.notes),
+            hellos: std::mem::take(&mut self.hellos),
+            decrypt: std::mem::replace(&mut self.decrypt, Decrypt::Off),
+            inner: self.inner.take(),
+        };
+        self.order_open = false;
+        ctx.parked.push(Parked {
+            info: info.clone(),
+            closed: ts,
+            reason,
+            conn: Box::new(conn),
+        });
+        true
     }
 
     /// Passes an event to the decrypted stream's parser, marking what it emits.
@@ -256,26 +349,11 @@ impl Connection {
         if record.len() < record::HEADER + header.len {
             return; // skip mode
         }
-        let opened = match &mut self.decrypt {
-            Decrypt::On(session) => match session.record(count, header, record) {
-                Ok(o) => {
-                    if let Some(alpn) = session.alpn.take() {
-                        if let Some(sh) = self.info.server_hello.as_mut() {
-                            sh.alpn = Some(alpn);
-                        }
-                    }
-                    o
-                }
-                Err(why) => {
-                    if why == Why::BadTag {
-                        ctx.stats.tls_bad_records += 1;
-                    }
-                    self.dirs[side as usize].encrypted = true;
-                    self.stop(why, ctx);
-                    return;
-                }
-            },
-            _ => Opened::Plaintext,
+        if matches!(self.decrypt, Decrypt::Waiting(_)) {
+            self.look_again(info, ts, ctx);
+        }
+        let Some(opened) = self.open(count, side, header, record, ctx) else {
+            return;
         };
         match opened {
             Opened::Plaintext => self.plaintext(side, header, &record[record::HEADER..], ctx),
@@ -284,6 +362,81 @@ impl Connection {
                 ctx.stats.tls_decrypted_bytes += range.len() as u64;
                 self.application_data(info, side, ts, &record[range], ctx);
             }
+        }
+        if let Decrypt::Waiting(w) = &mut self.decrypt {
+            w.since.get_or_insert(ts);
+            w.bytes += record.len();
+            w.records.push((count, side, ts, header, record.to_vec()));
+            w.charge.set(&ctx.held, w.bytes);
+        }
+    }
+
+    /// Opens one whole record with the session's keys, if there are keys; `None` when
+    /// it fails (decryption stops).
+    fn open(
+        &mut self,
+        count: usize,
+        side: Side,
+        header: Header,
+        record: &mut [u8],
+        ctx: &mut Ctx,
+    ) -> Option<Opened> {
+        let Decrypt::On(session) = &mut self.decrypt else {
+            return Some(Opened::Plaintext);
+        };
+        match session.record(count, header, record) {
+            Ok(o) => {
+                if let Some(alpn) = session.alpn.take() {
+                    if let Some(sh) = self.info.server_hello.as_mut() {
+                        sh.alpn = Some(alpn);
+                    }
+                }
+                Some(o)
+            }
+            Err(why) => {
+                if why == Why::BadTag {
+                    ctx.stats.tls_bad_records += 1;
+                }
+                self.dirs[side as usize].encrypted = true;
+                self.stop(why, ctx);
+                None
+            }
+        }
+    }
+
+    /// Waiting for keys, at a new record: decrypts what was kept if they came; gives up
+    /// when the wait is over (time, bytes, or the shared cap).
+    fn look_again(&mut self, info: &FlowInfo, now: Timestamp, ctx: &mut Ctx) {
+        let Decrypt::Waiting(w) = &self.decrypt else {
+            return;
+        };
+        let why = w.why;
+        let expired = w.since.is_some_and(|t| now.saturating_sub(t) > KEY_WAIT)
+            || w.bytes > ctx.config.key_wait_bytes
+            || ctx.over_held_cap();
+        match self.session(ctx) {
+            Ok(session) => {
+                let Decrypt::Waiting(w) =
+                    std::mem::replace(&mut self.decrypt, Decrypt::On(Box::new(session)))
+                else {
+                    return;
+                };
+                self.keys_found(ctx);
+                for (count, side, ts, header, mut record) in w.records {
+                    // Plaintext records were read when they came.
+                    match self.open(count, side, header, &mut record, ctx) {
+                        None => return,
+                        Some(Opened::Data(range)) => {
+                            ctx.stats.tls_decrypted_bytes += range.len() as u64;
+                            self.application_data(info, side, ts, &record[range], ctx);
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+            Err(Why::NoKey | Why::ResumedNoKey) if !expired => {}
+            Err(Why::NoKey | Why::ResumedNoKey) => self.stop(why, ctx),
+            Err(other) => self.stop(other, ctx),
         }
     }
 
@@ -345,43 +498,56 @@ impl Connection {
         }
     }
 
+    /// The session keys from what the hellos said and the key log, or why there are none.
+    fn session(&self, ctx: &Ctx) -> Result<Session, Why> {
+        let sh = self.info.server_hello.as_ref().ok_or(Why::Midstream)?;
+        let (Some(cr), Some(sr)) = (self.hellos.client_random, self.hellos.server_random) else {
+            return Err(Why::Midstream);
+        };
+        let suite = cipher::suite(sh.cipher_suite)
+            .filter(|s| s.tls13 == (sh.version == 0x0304) && sh.version >= 0x0303)
+            .ok_or(Why::UnsupportedSuite)?;
+        let resumed = self.hellos.server_psk
+            || (!self.hellos.client_session_id.is_empty()
+                && self.hellos.client_session_id == self.hellos.server_session_id
+                && !suite.tls13);
+        let no_key = if resumed {
+            Why::ResumedNoKey
+        } else {
+            Why::NoKey
+        };
+        let secrets = ctx.keys.get(&cr).ok_or(no_key)?;
+        Session::new(suite, secrets, &cr, &sr).map_err(|w| if w == Why::NoKey { no_key } else { w })
+    }
+
     /// After the ServerHello: look the keys up.
     fn decide(&mut self, ctx: &mut Ctx) {
         if !matches!(self.decrypt, Decrypt::Undecided) {
             return;
         }
-        let result = (|| {
-            let sh = self.info.server_hello.as_ref().ok_or(Why::Midstream)?;
-            let (Some(cr), Some(sr)) = (self.hellos.client_random, self.hellos.server_random)
-            else {
-                return Err(Why::Midstream);
-            };
-            let suite = cipher::suite(sh.cipher_suite)
-                .filter(|s| s.tls13 == (sh.version == 0x0304) && sh.version >= 0x0303)
-                .ok_or(Why::UnsupportedSuite)?;
-            let resumed = self.hellos.server_psk
-                || (!self.hellos.client_session_id.is_empty()
-                    && self.hellos.client_session_id == self.hellos.server_session_id
-                    && !suite.tls13);
-            let no_key = if resumed {
-                Why::ResumedNoKey
-            } else {
-                Why::NoKey
-            };
-            let secrets = ctx.keys.get(&cr).ok_or(no_key)?;
-            Session::new(suite, secrets, &cr, &sr)
-                .map_err(|w| if w == Why::NoKey { no_key } else { w })
-        })();
-        match result {
+        match self.session(ctx) {
             Ok(session) => {
                 self.decrypt = Decrypt::On(Box::new(session));
-                // The connection's exchanges will carry its place in the output.
-                if self.order_open {
-                    ctx.release(self.order);
-                    self.order_open = false;
-                }
+                self.keys_found(ctx);
+            }
+            Err(why @ (Why::NoKey | Why::ResumedNoKey)) if ctx.config.key_wait_bytes > 0 => {
+                self.decrypt = Decrypt::Waiting(Box::new(Waiting {
+                    why,
+                    since: None,
+                    records: Vec::new(),
+                    bytes: 0,
+                    charge: Charge::default(),
+                }));
             }
             Err(why) => self.stop(why, ctx),
+        }
+    }
+
+    /// Decryption is on: the connection's exchanges will carry its place in the output.
+    fn keys_found(&mut self, ctx: &mut Ctx) {
+        if self.order_open {
+            ctx.release(self.order);
+            self.order_open = false;
         }
     }
 
@@ -422,6 +588,10 @@ impl Connection {
         if matches!(self.decrypt, Decrypt::On(_)) {
             // Its exchanges stand for it (none if it ended before any application data).
             return;
+        }
+        if let Decrypt::Waiting(w) = &self.decrypt {
+            let why = w.why;
+            self.stop(why, ctx);
         }
         if matches!(self.decrypt, Decrypt::Undecided) {
             let why = if self.info.client_hello.is_none() {
