@@ -749,23 +749,34 @@ fn a_syn_and_garbage_flood_is_counted_in_flat_memory() {
     );
 }
 
+/// `specter sensor -r -` with `args`, its standard input a pipe: (the child, the pipe).
+fn sensor_reading_stdin(args: &[&std::ffi::OsStr]) -> (Child, std::process::ChildStdin) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_specter"))
+        .args(["sensor", "-r", "-"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    let stdin = child.stdin.take().expect("stdin");
+    (child, stdin)
+}
+
 #[test]
 fn sighup_reopens_the_log_and_sigterm_stops_a_blocked_stream() {
     let dir = temp_path("hup");
     std::fs::create_dir_all(&dir).expect("dir");
     let log = dir.join("sensor.log");
     let db = dir.join("hup.db");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_specter"))
-        .args(["sensor", "-r", "-", "--flush-interval", "1s", "--log-file"])
-        .arg(&log)
-        .arg("--db")
-        .arg(&db)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start");
-    let mut stdin = child.stdin.take().expect("stdin");
+    let (child, mut stdin) = sensor_reading_stdin(&[
+        "--flush-interval".as_ref(),
+        "1s".as_ref(),
+        "--log-file".as_ref(),
+        log.as_os_str(),
+        "--db".as_ref(),
+        db.as_os_str(),
+    ]);
     let pcap = std::fs::read(root().join("captures/keepalive-curl.pcap")).expect("read");
     stdin.write_all(&pcap).expect("write");
     stdin.flush().expect("flush");
@@ -862,25 +873,15 @@ fn sensor_with_late_keys(
     let keylog = dir.join("keys.log");
     std::fs::write(&keylog, b"").expect("empty key log");
     let db = dir.join("inv.db");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_specter"))
-        .args([
-            "sensor",
-            "-r",
-            "-",
-            "--stats",
-            "--threads",
-            threads,
-            "--keylog",
-        ])
-        .arg(&keylog)
-        .arg("--db")
-        .arg(&db)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start");
-    let mut stdin = child.stdin.take().expect("stdin");
+    let (child, mut stdin) = sensor_reading_stdin(&[
+        "--stats".as_ref(),
+        "--threads".as_ref(),
+        threads.as_ref(),
+        "--keylog".as_ref(),
+        keylog.as_os_str(),
+        "--db".as_ref(),
+        db.as_os_str(),
+    ]);
     stdin
         .write_all(&std::fs::read(capture).expect("read capture"))
         .expect("write capture");
