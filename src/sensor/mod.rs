@@ -23,6 +23,7 @@ recently active quarter of the flows (counted in `flows_evicted` and `flows_shed
 #[cfg(feature = "live")]
 pub mod capture;
 pub mod log;
+pub mod queue;
 pub mod signals;
 pub mod source;
 pub mod status;
@@ -30,7 +31,6 @@ pub mod units;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,6 +40,7 @@ use crate::stats::Stats;
 use crate::store::StoreError;
 use crate::tls::keylog::KeyLog;
 
+use queue::Queue;
 use signals::Signals;
 use source::{Counters, OwnedPacket, PacketSource};
 use status::{Meter, Rates, Snapshot};
@@ -121,11 +122,12 @@ const SHED_FRACTION: usize = 4;
 /// `--keylog` (all connections together stay within the shared held-bytes cap).
 const KEY_WAIT_BYTES: usize = 256 * 1024;
 
-/// Packets the queue between capture threads and the loop holds: a sixteenth of the
-/// budget in full-size packets, at least 256.
+/// Packets the queue between capture threads and the loop holds: a thirty-second of the
+/// budget in full-size packets, at least 256 (the loop holds as many again while it works
+/// through the batch it took: a sixteenth in all).
 pub fn queue_capacity(max_memory: u64, snaplen: u32) -> usize {
     let per = u64::from(snaplen.max(1500)) + 64;
-    (max_memory / 16 / per).clamp(256, 16_384) as usize
+    (max_memory / 32 / per).clamp(256, 16_384) as usize
 }
 
 /// The one place the sensor touches the inventory store: writes what was observed with a
@@ -193,7 +195,10 @@ pub fn run(
         "sensor starting"
     );
 
-    let (tx, rx) = sync_channel::<Msg>(queue_capacity(opts.max_memory, opts.snaplen));
+    let queue = Arc::new(Queue::<Msg>::new(queue_capacity(
+        opts.max_memory,
+        opts.snaplen,
+    )));
     let stop = Arc::new(AtomicBool::new(false));
     let mut counters: Vec<Arc<Counters>> = Vec::new();
     let mut inputs: Vec<(String, String)> = Vec::new();
@@ -202,13 +207,13 @@ pub fn run(
         let name = src.name();
         counters.push(src.counters());
         inputs.push((name.clone(), "ok".into()));
-        let tx = tx.clone();
+        let queue = Arc::clone(&queue);
         let stop = Arc::clone(&stop);
         let spawned = std::thread::Builder::new()
             .name(format!("capture {name}"))
             .spawn(move || {
-                let result = src.run(&mut |p| tx.send(Msg::Packet(p)).is_ok(), &stop);
-                let _ = tx.send(Msg::End {
+                let result = src.run(&mut |p| queue.push(Msg::Packet(p)), &stop);
+                queue.push(Msg::End {
                     source: name,
                     error: result.err(),
                 });
@@ -218,7 +223,6 @@ pub fn run(
             Err(e) => tracing::error!("cannot start a capture thread: {e}"),
         }
     }
-    drop(tx);
 
     let started = Instant::now();
     let mut next_tick = started + TICK;
@@ -278,26 +282,28 @@ pub fn run(
         }
     };
 
+    let mut batch = Vec::new();
     while running > 0 {
-        match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(Msg::Packet(p)) => {
-                analyzer.packet(&p.as_packet(), &mut |ex| analysis.observe(&ex));
-            }
-            Ok(Msg::End { source, error }) => {
-                running -= 1;
-                match error {
-                    Some(e) => {
-                        tracing::error!("{e}");
-                        if let Some(slot) = inputs.iter_mut().find(|(n, _)| *n == source) {
-                            slot.1 = e.clone();
+        queue.take(Duration::from_millis(100), &mut batch);
+        for msg in batch.drain(..) {
+            match msg {
+                Msg::Packet(p) => {
+                    analyzer.packet(&p.as_packet(), &mut |ex| analysis.observe(&ex));
+                }
+                Msg::End { source, error } => {
+                    running -= 1;
+                    match error {
+                        Some(e) => {
+                            tracing::error!("{e}");
+                            if let Some(slot) = inputs.iter_mut().find(|(n, _)| *n == source) {
+                                slot.1 = e.clone();
+                            }
+                            source_errors.push(e);
                         }
-                        source_errors.push(e);
+                        None => tracing::info!(source, "input ended"),
                     }
-                    None => tracing::info!(source, "input ended"),
                 }
             }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
         }
         let now = Instant::now();
         if now < next_tick && now < next_flush && !signals.stop_requested() {
@@ -379,6 +385,7 @@ pub fn run(
 
     let stopped = signals.stop_requested();
     stop.store(true, Ordering::Relaxed);
+    queue.close();
     analyzer.finish(&mut |ex| analysis.observe(&ex));
     let s = totals(&analyzer, source_errors.len());
     endpoints = flush(&mut analysis, &opts.command, &inputs, s.since(&flushed))?;
