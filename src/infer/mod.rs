@@ -93,6 +93,32 @@ pub struct Observed {
     pub skipped: BTreeMap<String, u64>,
 }
 
+/// Longest host name kept (RFC 1035's limit on a name's text form).
+const HOST_MAX: usize = 255;
+
+/// The host an exchange is filed under, as [`normalize_host`] writes it, borrowed from
+/// `buf` in the common case (a Host or `:authority` of printable ASCII): this runs on
+/// every request and the host is nearly always one the inventory already has.
+fn host_key<'b>(ex: &Exchange, buf: &'b mut [u8; HOST_MAX]) -> std::borrow::Cow<'b, str> {
+    let fast = ex.host().filter(|h| {
+        !h.is_empty() && h.len() <= HOST_MAX && h.iter().all(|&c| c.is_ascii_graphic() && c != b'/')
+    });
+    let Some((h, out)) = fast.and_then(|h| Some((h, buf.get_mut(..h.len())?))) else {
+        return normalize_host(ex).into();
+    };
+    for (d, s) in out.iter_mut().zip(h) {
+        *d = s.to_ascii_lowercase();
+    }
+    let out: &[u8] = match out.strip_suffix(b":80") {
+        Some(bare) if ex.server.port() == 80 => bare,
+        _ => out,
+    };
+    match std::str::from_utf8(out) {
+        Ok(s) => s.into(),
+        Err(_) => normalize_host(ex).into(),
+    }
+}
+
 fn normalize_host(ex: &Exchange) -> String {
     let raw = ex
         .host()
@@ -107,6 +133,12 @@ fn normalize_host(ex: &Exchange) -> String {
         },
         None => ex.server.to_string(),
     }
+}
+
+/// Files one exchange under its endpoint in a host's tree.
+fn record_in(tree: &mut Tree<EndpointStats>, o: &Observation<'_>, method: &str, config: &Config) {
+    tree.insert(o.path, method, &config.hints, &config.template)
+        .record(o, &config.endpoint);
 }
 
 /// Splits a request-target into path and query; absolute-form targets lose their
@@ -170,19 +202,25 @@ impl Inventory {
             return skip("target_not_a_path");
         };
         let query = endpoint::parse_query(query, 64);
-        let host = normalize_host(ex);
-        let tree = self.hosts.entry(host).or_default();
-        let stats = tree.insert(path, method, &config.hints, &config.template);
-        stats.record(
-            &Observation {
-                exchange: ex,
-                request: req,
-                query: &query,
-                path,
-                salt: &config.salt,
-            },
-            &config.endpoint,
-        );
+        let o = Observation {
+            exchange: ex,
+            request: req,
+            query: &query,
+            path,
+            salt: &config.salt,
+        };
+        let mut buf = [0u8; HOST_MAX];
+        let host = host_key(ex, &mut buf);
+        // Looked up by `&str` first: the host String is made only for a new host.
+        match self.hosts.get_mut(&*host) {
+            Some(tree) => record_in(tree, &o, method, config),
+            None => record_in(
+                self.hosts.entry(host.into_owned()).or_default(),
+                &o,
+                method,
+                config,
+            ),
+        }
         observed.inventoried += 1;
         true
     }

@@ -443,12 +443,13 @@ impl<T: Mergeable> Tree<T> {
             self.nodes = self.root.count();
             self.dirty = false;
         }
-        let segs: Vec<&str> = split_path(path).collect();
+        // Segments already walked are overwritten with `{}` where they went to a
+        // parameter: `segs[..i]` is then the position as shown in reports.
+        let mut segs: Vec<&str> = split_path(path).collect();
         // The trail (owned segments) is only needed to match hints: without hints it stays
         // empty, and every request is spared an allocation per segment.
         let track = !hints.is_empty();
         let mut trail: Vec<Seg> = Vec::new();
-        let mut shown: Vec<&str> = Vec::new();
         let mut node = &mut self.root;
         let mut i = 0;
         while i < segs.len() {
@@ -468,7 +469,7 @@ impl<T: Mergeable> Tree<T> {
             if to_param {
                 if hint.is_some() && node.fold.is_none() {
                     node.fold_words(Fold::Hint, hints, &mut trail);
-                    self.folds.push((shown_text(&shown), Fold::Hint));
+                    self.folds.push((shown_text(&segs[..i]), Fold::Hint));
                     self.dirty = true;
                 }
                 if node.param.is_none() {
@@ -485,12 +486,12 @@ impl<T: Mergeable> Tree<T> {
                     i = segs.len();
                 } else {
                     param.record(seg, shape, 1);
+                    segs[i] = "{}";
                     i += 1;
                 }
                 if track {
                     trail.push(Seg::Param);
                 }
-                shown.push("{}");
                 node = &mut param.node;
                 continue;
             }
@@ -506,7 +507,7 @@ impl<T: Mergeable> Tree<T> {
                 if (budget_hit || cap_hit) && foldable(hints, &trail, seg) {
                     let why = if cap_hit { Fold::Cap } else { Fold::Budget };
                     node.fold_words(why, hints, &mut trail);
-                    self.folds.push((shown_text(&shown), why));
+                    self.folds.push((shown_text(&segs[..i]), why));
                     self.dirty = true;
                     continue; // now folded: the segment goes to the parameter
                 }
@@ -516,7 +517,6 @@ impl<T: Mergeable> Tree<T> {
             if track {
                 trail.push(Seg::Literal(seg.to_string()));
             }
-            shown.push(seg);
             // One lookup on the common path (the word is known): the miss was handled
             // above. (A single `get_mut`-or-insert does not pass today's borrow checker.)
             match node.literals.get_mut(seg) {
