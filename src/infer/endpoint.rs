@@ -430,87 +430,84 @@ pub fn parse_query(q: &str, max: usize) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Whether a header may carry personal data: standard headers whose values are protocol
-/// data (lengths, types, dates, caches, negotiation) are not scanned, which keeps
-/// scanning cheap on every request.
-fn may_carry_pii(name: &[u8]) -> bool {
-    static PROTOCOL: std::sync::LazyLock<
-        std::collections::HashSet<&'static [u8], foldhash::fast::FixedState>,
-    > = std::sync::LazyLock::new(|| PROTOCOL_HEADERS.iter().copied().collect());
-    let mut buf = [0u8; 40];
+/// Header names [`scanned_header`] lower-cases to compare with its lists (whose longest
+/// names have 28 bytes); longer names are scanned unless they name a key.
+const KNOWN_HEADER_MAX: usize = 40;
+
+/// Whether a header's value is scanned for personal data. Not pseudo-headers; not
+/// standard headers whose values are protocol data (lengths, types, dates, caches,
+/// negotiation); not credentials, which are reported as auth. Runs on every header of
+/// every exchange: one lower-case copy on the stack and one `match`.
+fn scanned_header(name: &[u8]) -> bool {
+    if name.first() == Some(&b':') {
+        return false;
+    }
+    let mut buf = [0u8; KNOWN_HEADER_MAX];
     let Some(lower) = buf.get_mut(..name.len()) else {
-        return true;
+        return !auth::is_key_header(name);
     };
     lower.copy_from_slice(name);
     lower.make_ascii_lowercase();
-    !PROTOCOL.contains(&*lower)
-}
-
-/// Standard headers whose values are protocol data, never personal data.
-const PROTOCOL_HEADERS: &[&[u8]] = &[
-    b"host",
-    b"content-length",
-    b"content-type",
-    b"content-encoding",
-    b"transfer-encoding",
-    b"connection",
-    b"keep-alive",
-    b"accept",
-    b"accept-encoding",
-    b"accept-language",
-    b"accept-ranges",
-    b"cache-control",
-    b"pragma",
-    b"expires",
-    b"age",
-    b"date",
-    b"etag",
-    b"last-modified",
-    b"if-none-match",
-    b"if-modified-since",
-    b"if-match",
-    b"vary",
-    b"server",
-    b"user-agent",
-    b"upgrade",
-    b"te",
-    b"trailer",
-    b"range",
-    b"content-range",
-    b"origin",
-    b"access-control-allow-origin",
-    b"access-control-allow-methods",
-    b"access-control-allow-headers",
-    b"sec-fetch-mode",
-    b"sec-fetch-site",
-    b"sec-fetch-dest",
-    b"x-content-type-options",
-    b"x-frame-options",
-    b"strict-transport-security",
-    b"content-security-policy",
-    b"x-xss-protection",
-    b"referrer-policy",
-    b"grpc-encoding",
-    b"grpc-accept-encoding",
-    b"grpc-status",
-    b"grpc-message",
-    b"grpc-timeout",
-    b"expect",
-    b"sec-websocket-key",
-    b"sec-websocket-accept",
-    b"sec-websocket-version",
-    b"sec-websocket-extensions",
-    b"http2-settings",
-    b"alt-svc",
-];
-
-/// Headers never scanned for sensitive data: they are credentials, reported as auth.
-fn is_auth_header(name: &[u8]) -> bool {
-    name.eq_ignore_ascii_case(b"authorization")
-        || name.eq_ignore_ascii_case(b"proxy-authorization")
-        || name.eq_ignore_ascii_case(b"cookie")
-        || name.eq_ignore_ascii_case(b"set-cookie")
-        || auth::is_key_header(name)
+    match &*lower {
+        // Protocol data.
+        b"host"
+        | b"content-length"
+        | b"content-type"
+        | b"content-encoding"
+        | b"transfer-encoding"
+        | b"connection"
+        | b"keep-alive"
+        | b"accept"
+        | b"accept-encoding"
+        | b"accept-language"
+        | b"accept-ranges"
+        | b"cache-control"
+        | b"pragma"
+        | b"expires"
+        | b"age"
+        | b"date"
+        | b"etag"
+        | b"last-modified"
+        | b"if-none-match"
+        | b"if-modified-since"
+        | b"if-match"
+        | b"vary"
+        | b"server"
+        | b"user-agent"
+        | b"upgrade"
+        | b"te"
+        | b"trailer"
+        | b"range"
+        | b"content-range"
+        | b"origin"
+        | b"access-control-allow-origin"
+        | b"access-control-allow-methods"
+        | b"access-control-allow-headers"
+        | b"sec-fetch-mode"
+        | b"sec-fetch-site"
+        | b"sec-fetch-dest"
+        | b"x-content-type-options"
+        | b"x-frame-options"
+        | b"strict-transport-security"
+        | b"content-security-policy"
+        | b"x-xss-protection"
+        | b"referrer-policy"
+        | b"grpc-encoding"
+        | b"grpc-accept-encoding"
+        | b"grpc-status"
+        | b"grpc-message"
+        | b"grpc-timeout"
+        | b"expect"
+        | b"sec-websocket-key"
+        | b"sec-websocket-accept"
+        | b"sec-websocket-version"
+        | b"sec-websocket-extensions"
+        | b"http2-settings"
+        | b"alt-svc" => false,
+        // Credentials.
+        b"authorization" | b"proxy-authorization" | b"cookie" | b"set-cookie" => false,
+        _ => !auth::is_key_header(name),
+    }
 }
 
 fn add_pii(
@@ -751,7 +748,7 @@ impl EndpointStats {
         }
         let mut headers = |head: &Head, side: &str| {
             for (n, v) in head.headers() {
-                if n.first() == Some(&b':') || !may_carry_pii(n) || is_auth_header(n) {
+                if !scanned_header(n) {
                     continue;
                 }
                 let (Ok(n), Ok(v)) = (std::str::from_utf8(n), std::str::from_utf8(v)) else {
