@@ -379,10 +379,7 @@ fn media_type_in<'b>(m: &Message, buf: &'b mut [u8; MEDIA_TYPE_MAX]) -> Option<&
     let v = m.head.header("content-type")?;
     let end = v.iter().position(|&b| b == b';').unwrap_or(v.len());
     let t = v[..end].trim_ascii();
-    let out = buf.get_mut(..t.len()).filter(|_| !t.is_empty())?;
-    for (d, s) in out.iter_mut().zip(t) {
-        *d = s.to_ascii_lowercase();
-    }
+    let out = super::lower_in(t, buf).filter(|_| !t.is_empty())?;
     std::str::from_utf8(out).ok()
 }
 
@@ -413,7 +410,7 @@ fn char_floor(s: &str, max: usize) -> usize {
 
 /// Decodes `%XX` and `+` of a query component.
 pub fn query_decode(s: &str) -> String {
-    String::from_utf8_lossy(&super::segment::percent_decode(s, true)).into_owned()
+    super::lossy(&super::segment::percent_decode(s, true)).into_owned()
 }
 
 /// Splits a query string into decoded (name, value) pairs, at most `max`.
@@ -443,11 +440,9 @@ fn scanned_header(name: &[u8]) -> bool {
         return false;
     }
     let mut buf = [0u8; KNOWN_HEADER_MAX];
-    let Some(lower) = buf.get_mut(..name.len()) else {
+    let Some(lower) = super::lower_in(name, &mut buf) else {
         return !auth::is_key_header(name);
     };
-    lower.copy_from_slice(name);
-    lower.make_ascii_lowercase();
     match &*lower {
         // Protocol data.
         b"host"
@@ -851,12 +846,25 @@ impl EndpointStats {
 /// (a 200-byte token has countless preimages) and hashes do not match across
 /// inventories. It was SHA-256 first: a tenth of the inventory's cost for nothing more.
 fn identity_hash(salt: &[u8], key: &str, id: &[u8]) -> u64 {
-    let mut material = Vec::with_capacity(salt.len() + key.len() + id.len() + 1);
-    material.extend_from_slice(salt);
-    material.extend_from_slice(key.as_bytes());
-    material.push(0);
-    material.extend_from_slice(id);
-    stable_hash(&material)
+    // Written on the stack when it fits (it nearly always does: a 16-byte salt, a key,
+    // an 8-byte id): this runs for every credential of every request.
+    let parts = [salt, key.as_bytes(), &[0], id];
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let mut buf = [0u8; 256];
+    let mut heap = Vec::new();
+    let material = match buf.get_mut(..len) {
+        Some(b) => b,
+        None => {
+            heap.resize(len, 0);
+            &mut heap[..]
+        }
+    };
+    let mut at = 0;
+    for p in parts {
+        material[at..at + p.len()].copy_from_slice(p);
+        at += p.len();
+    }
+    stable_hash(material)
 }
 
 /// The sampling level of an exchange: trailing zero bits of a hash of what identifies it

@@ -93,6 +93,25 @@ pub struct Observed {
     pub skipped: BTreeMap<String, u64>,
 }
 
+/// `String::from_utf8_lossy`, without its slower walk when the bytes are valid UTF-8 (as
+/// nearly all request-targets and header values are).
+pub(crate) fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => s.into(),
+        Err(_) => String::from_utf8_lossy(b),
+    }
+}
+
+/// `s` lower-cased (ASCII letters) into `buf`, or `None` when it does not fit: the scans
+/// that run on every request compare names and hosts this way, without allocating.
+pub(crate) fn lower_in<'b>(s: &[u8], buf: &'b mut [u8]) -> Option<&'b mut [u8]> {
+    let out = buf.get_mut(..s.len())?;
+    for (d, c) in out.iter_mut().zip(s) {
+        *d = c.to_ascii_lowercase();
+    }
+    Some(out)
+}
+
 /// Longest host name kept (RFC 1035's limit on a name's text form).
 const HOST_MAX: usize = 255;
 
@@ -103,12 +122,9 @@ fn host_key<'b>(ex: &Exchange, buf: &'b mut [u8; HOST_MAX]) -> std::borrow::Cow<
     let fast = ex.host().filter(|h| {
         !h.is_empty() && h.len() <= HOST_MAX && h.iter().all(|&c| c.is_ascii_graphic() && c != b'/')
     });
-    let Some((h, out)) = fast.and_then(|h| Some((h, buf.get_mut(..h.len())?))) else {
+    let Some(out) = fast.and_then(|h| lower_in(h, buf)) else {
         return normalize_host(ex).into();
     };
-    for (d, s) in out.iter_mut().zip(h) {
-        *d = s.to_ascii_lowercase();
-    }
     let out: &[u8] = match out.strip_suffix(b":80") {
         Some(bare) if ex.server.port() == 80 => bare,
         _ => out,
@@ -197,7 +213,7 @@ impl Inventory {
         let Some(method) = req.head.method().and_then(valid_method) else {
             return skip("invalid_method");
         };
-        let target = String::from_utf8_lossy(req.head.target().unwrap_or_default());
+        let target = lossy(req.head.target().unwrap_or_default());
         let Some((path, query)) = split_target(&target) else {
             return skip("target_not_a_path");
         };
