@@ -425,7 +425,19 @@ impl<T> Default for Tree<T> {
 
 /// Splits a request path into segments: empty ones (`//`, a trailing `/`) are dropped.
 pub fn split_path(path: &str) -> impl Iterator<Item = &str> {
-    path.split('/').filter(|s| !s.is_empty())
+    // A byte loop: segments are short, and `str::split` pays a searcher's setup for each.
+    let mut rest = path;
+    std::iter::from_fn(move || loop {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = rest.bytes().position(|b| b == b'/').unwrap_or(rest.len());
+        let (seg, tail) = rest.split_at(end);
+        rest = tail.get(1..).unwrap_or_default();
+        if !seg.is_empty() {
+            return Some(seg);
+        }
+    })
 }
 
 fn shown_text(path: &[&str]) -> String {
@@ -852,6 +864,15 @@ mod tests {
             .iter()
             .map(|e| format!("{} {} {}", e.method, e.path(), e.stats.0))
             .collect()
+    }
+
+    #[test]
+    fn split_path_drops_empty_segments() {
+        let split = |p| split_path(p).collect::<Vec<_>>();
+        assert_eq!(split("//a/b//c/"), ["a", "b", "c"]);
+        assert_eq!(split("/caf\u{e9}/x"), ["caf\u{e9}", "x"]);
+        assert!(split("").is_empty() && split("/").is_empty() && split("///").is_empty());
+        assert_eq!(split("a"), ["a"]);
     }
 
     #[test]
