@@ -269,7 +269,7 @@ fn authorization(value: &[u8]) -> Credential {
 }
 
 /// Every credential on a request: its headers and its query parameters (name, value).
-pub fn credentials(head: &Head, query: &[(String, String)]) -> Vec<Credential> {
+pub fn credentials(head: &Head, query: &[super::endpoint::QueryPair<'_>]) -> Vec<Credential> {
     let mut out = Vec::new();
     for (name, value) in head.headers() {
         if name.eq_ignore_ascii_case(b"authorization") {

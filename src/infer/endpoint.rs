@@ -18,6 +18,7 @@ exchanges whose level is at least the minimum the whole traffic implies, whateve
 order it came in. About `body_samples * log2(requests)` bodies are read per endpoint.
 */
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
@@ -408,20 +409,33 @@ fn char_floor(s: &str, max: usize) -> usize {
     i
 }
 
-/// Decodes `%XX` and `+` of a query component.
-pub fn query_decode(s: &str) -> String {
-    super::lossy(&super::segment::percent_decode(s, true)).into_owned()
+/// A decoded query parameter (name, value), borrowed from the request-target when it
+/// had nothing to decode.
+pub type QueryPair<'q> = (Cow<'q, str>, Cow<'q, str>);
+
+/// Decodes `%XX` and `+` of a query component; borrows when there is nothing to decode.
+pub fn query_decode(s: &str) -> Cow<'_, str> {
+    match super::segment::percent_decode(s, true) {
+        Cow::Borrowed(_) => Cow::Borrowed(s),
+        Cow::Owned(b) => Cow::Owned(super::lossy(&b).into_owned()),
+    }
 }
 
-/// Splits a query string into decoded (name, value) pairs, at most `max`.
-pub fn parse_query(q: &str, max: usize) -> Vec<(String, String)> {
+/// Splits a query string into decoded (name, value) pairs, at most `max`; names are cut
+/// to 64 bytes. Allocates only for components with escapes.
+pub fn parse_query(q: &str, max: usize) -> Vec<QueryPair<'_>> {
     q.split('&')
         .filter(|p| !p.is_empty())
         .take(max)
         .map(|p| {
             let (n, v) = p.split_once('=').unwrap_or((p, ""));
-            let mut n = query_decode(n);
-            n.truncate(char_floor(&n, 64));
+            let n = match query_decode(n) {
+                Cow::Borrowed(n) => Cow::Borrowed(&n[..char_floor(n, 64)]),
+                Cow::Owned(mut n) => {
+                    n.truncate(char_floor(&n, 64));
+                    Cow::Owned(n)
+                }
+            };
             (n, query_decode(v))
         })
         .collect()
@@ -575,7 +589,10 @@ fn parse_body<'a>(m: &'a Message, limits: &Limits, inflated: &mut bool) -> Optio
     if media == "application/x-www-form-urlencoded" {
         return Some(ParsedBody::Form(
             schema::from_form(data, &limits.schema),
-            parse_query(&String::from_utf8_lossy(data), 256),
+            parse_query(&String::from_utf8_lossy(data), 256)
+                .into_iter()
+                .map(|(n, v)| (n.into_owned(), v.into_owned()))
+                .collect(),
         ));
     }
     if media == "multipart/form-data" {
@@ -599,7 +616,7 @@ fn parse_body<'a>(m: &'a Message, limits: &Limits, inflated: &mut bool) -> Optio
 pub struct Observation<'a> {
     pub exchange: &'a Exchange,
     pub request: &'a Message,
-    pub query: &'a [(String, String)],
+    pub query: &'a [QueryPair<'a>],
     pub path: &'a str,
     pub salt: &'a [u8],
 }
@@ -632,19 +649,25 @@ impl EndpointStats {
         };
         bump(&mut self.protos, proto);
         for (n, v) in o.query {
-            if !self.query.contains_key(n) && self.query.len() >= limits.max_query_params {
-                self.query_more = true;
-                match self.query.keys().next_back() {
-                    Some(last) if last > n => {
-                        let last = last.clone();
-                        self.query.remove(&last);
+            let n: &str = n;
+            if !self.query.contains_key(n) {
+                if self.query.len() >= limits.max_query_params {
+                    self.query_more = true;
+                    match self.query.keys().next_back() {
+                        Some(last) if last.as_str() > n => {
+                            let last = last.clone();
+                            self.query.remove(&last);
+                        }
+                        _ => continue,
                     }
-                    _ => continue,
                 }
+                // The name String is made only for a parameter new to the endpoint.
+                self.query.insert(n.to_string(), QueryParam::default());
             }
-            let q = self.query.entry(n.clone()).or_default();
-            q.count += 1;
-            bump(&mut q.types, value_type(v));
+            if let Some(q) = self.query.get_mut(n) {
+                q.count += 1;
+                bump(&mut q.types, value_type(v));
+            }
         }
         let mut buf = [0u8; MEDIA_TYPE_MAX];
         if let Some(t) = media_type_in(o.request, &mut buf) {

@@ -170,8 +170,13 @@ pub fn split_target(target: &str) -> Option<(&str, &str)> {
     } else {
         return None;
     };
-    let t = t.split('#').next().unwrap_or(t);
-    Some(t.split_once('?').unwrap_or((t, "")))
+    // Byte loops: targets are short, and `str::split` sets up a searcher for each call.
+    let find = |s: &str, c: u8| s.bytes().position(|b| b == c);
+    let t = find(t, b'#').map_or(t, |i| &t[..i]);
+    Some(match find(t, b'?') {
+        Some(i) => (&t[..i], &t[i + 1..]),
+        None => (t, ""),
+    })
 }
 
 fn valid_method(m: &[u8]) -> Option<&str> {
