@@ -100,9 +100,14 @@ impl Head {
 
     /// The first value of a header, by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| v)
+        let name = name.as_bytes();
+        // Spans of another length are passed over without slicing: inference looks up
+        // several headers in every message.
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.1.wrapping_sub(n.0) as usize == name.len())
+            .find(|(n, _)| slice(&self.raw, *n).eq_ignore_ascii_case(name))
+            .map(|(_, v)| slice(&self.raw, *v))
     }
 
     /// All values of a header, by case-insensitive name.

@@ -55,47 +55,49 @@ fn id_of(material: &[u8]) -> Option<u64> {
     Some(stable_hash(material))
 }
 
-const KEY_HEADERS: &[&str] = &[
-    "x-api-key",
-    "api-key",
-    "apikey",
-    "x-apikey",
-    "x-api-token",
-    "x-auth-token",
-    "x-access-token",
-    "x-token",
-    "x-key",
-    "ocp-apim-subscription-key",
-    "x-goog-api-key",
-    "x-functions-key",
-    "x-amz-security-token",
-    "private-token",
-    "x-vault-token",
-];
-
-fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
-}
-
 /// Whether a header name says it carries a key or token. Runs on every header of every
-/// request: it allocates nothing, and names that begin with no key header's first letter
-/// are settled by that letter.
+/// request: names are lower-cased on the stack (a longer name than any header a client
+/// sends is copied) and settled by one `match`.
 pub fn is_key_header(n: &[u8]) -> bool {
+    // Every key header begins with one of these letters: most names stop here.
     if !matches!(
         n.first().map(u8::to_ascii_lowercase),
         Some(b'x' | b'a' | b'o' | b'p')
     ) {
         return false;
     }
-    KEY_HEADERS
-        .iter()
-        .any(|k| k.len() == n.len() && k.as_bytes().eq_ignore_ascii_case(n))
-        || (n.len() > 2
-            && n[..2].eq_ignore_ascii_case(b"x-")
-            && (contains_ignore_case(n, b"api-key")
-                || contains_ignore_case(n, b"apikey")
-                || (n.len() > 6 && n[n.len() - 6..].eq_ignore_ascii_case(b"-token"))))
+    let mut buf = [0u8; 64];
+    let lower: Cow<'_, [u8]> = match super::lower_in(n, &mut buf) {
+        Some(b) => Cow::Borrowed(b),
+        None => Cow::Owned(n.to_ascii_lowercase()),
+    };
+    is_key_header_lower(&lower)
+}
+
+/// [`is_key_header`] on a lower-cased name.
+fn is_key_header_lower(n: &[u8]) -> bool {
+    let contains = |needle: &[u8]| n.windows(needle.len()).any(|w| w == needle);
+    match n {
+        b"x-api-key"
+        | b"api-key"
+        | b"apikey"
+        | b"x-apikey"
+        | b"x-api-token"
+        | b"x-auth-token"
+        | b"x-access-token"
+        | b"x-token"
+        | b"x-key"
+        | b"ocp-apim-subscription-key"
+        | b"x-goog-api-key"
+        | b"x-functions-key"
+        | b"x-amz-security-token"
+        | b"private-token"
+        | b"x-vault-token" => true,
+        [b'x', b'-', _, ..] => {
+            contains(b"api-key") || contains(b"apikey") || (n.len() > 6 && n.ends_with(b"-token"))
+        }
+        _ => false,
+    }
 }
 
 /// Whether a query parameter name says it carries a key or token.
@@ -203,12 +205,17 @@ fn parse_jwt(token: &str) -> JwtRead {
 }
 
 fn authorization(value: &[u8]) -> Credential {
-    let text = String::from_utf8_lossy(value);
+    let text = super::lossy(value);
     let text = text.trim();
     let (scheme, rest) = text.split_once(' ').unwrap_or((text, ""));
     let rest = rest.trim();
-    let lower = scheme.to_ascii_lowercase();
-    match lower.as_str() {
+    // The scheme is lower-cased on the stack: this runs on most requests.
+    let mut buf = [0u8; 24];
+    let lower = match super::lower_in(scheme.as_bytes(), &mut buf).map(|b| std::str::from_utf8(b)) {
+        Some(Ok(b)) => Cow::Borrowed(b),
+        _ => Cow::Owned(scheme.to_ascii_lowercase()),
+    };
+    match &*lower {
         "basic" => {
             let user = base64::engine::general_purpose::STANDARD
                 .decode(rest)
@@ -233,7 +240,7 @@ fn authorization(value: &[u8]) -> Credential {
             },
         },
         "digest" | "negotiate" | "ntlm" => Credential {
-            key: lower.clone().into(),
+            key: lower.into_owned().into(),
             identity: None,
             jwt: None,
         },
@@ -262,14 +269,14 @@ fn authorization(value: &[u8]) -> Credential {
 }
 
 /// Every credential on a request: its headers and its query parameters (name, value).
-pub fn credentials(head: &Head, query: &[(String, String)]) -> Vec<Credential> {
+pub fn credentials(head: &Head, query: &[super::endpoint::QueryPair<'_>]) -> Vec<Credential> {
     let mut out = Vec::new();
     for (name, value) in head.headers() {
         if name.eq_ignore_ascii_case(b"authorization") {
             out.push(authorization(value));
         } else if name.eq_ignore_ascii_case(b"cookie") {
             for pair in value.split(|&b| b == b';') {
-                let pair = String::from_utf8_lossy(pair);
+                let pair = super::lossy(pair);
                 let (n, v) = pair.split_once('=').unwrap_or((&pair, ""));
                 let n = n.trim();
                 if is_session_cookie(n) {

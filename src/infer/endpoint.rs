@@ -18,6 +18,7 @@ exchanges whose level is at least the minimum the whole traffic implies, whateve
 order it came in. About `body_samples * log2(requests)` bodies are read per endpoint.
 */
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
@@ -379,10 +380,7 @@ fn media_type_in<'b>(m: &Message, buf: &'b mut [u8; MEDIA_TYPE_MAX]) -> Option<&
     let v = m.head.header("content-type")?;
     let end = v.iter().position(|&b| b == b';').unwrap_or(v.len());
     let t = v[..end].trim_ascii();
-    let out = buf.get_mut(..t.len()).filter(|_| !t.is_empty())?;
-    for (d, s) in out.iter_mut().zip(t) {
-        *d = s.to_ascii_lowercase();
-    }
+    let out = super::lower_in(t, buf).filter(|_| !t.is_empty())?;
     std::str::from_utf8(out).ok()
 }
 
@@ -411,106 +409,114 @@ fn char_floor(s: &str, max: usize) -> usize {
     i
 }
 
-/// Decodes `%XX` and `+` of a query component.
-pub fn query_decode(s: &str) -> String {
-    String::from_utf8_lossy(&super::segment::percent_decode(s, true)).into_owned()
+/// A decoded query parameter (name, value), borrowed from the request-target when it
+/// had nothing to decode.
+pub type QueryPair<'q> = (Cow<'q, str>, Cow<'q, str>);
+
+/// Decodes `%XX` and `+` of a query component; borrows when there is nothing to decode.
+pub fn query_decode(s: &str) -> Cow<'_, str> {
+    match super::segment::percent_decode(s, true) {
+        Cow::Borrowed(_) => Cow::Borrowed(s),
+        Cow::Owned(b) => Cow::Owned(super::lossy(&b).into_owned()),
+    }
 }
 
-/// Splits a query string into decoded (name, value) pairs, at most `max`.
-pub fn parse_query(q: &str, max: usize) -> Vec<(String, String)> {
+/// Splits a query string into decoded (name, value) pairs, at most `max`; names are cut
+/// to 64 bytes. Allocates only for components with escapes.
+pub fn parse_query(q: &str, max: usize) -> Vec<QueryPair<'_>> {
     q.split('&')
         .filter(|p| !p.is_empty())
         .take(max)
         .map(|p| {
             let (n, v) = p.split_once('=').unwrap_or((p, ""));
-            let mut n = query_decode(n);
-            n.truncate(char_floor(&n, 64));
+            let n = match query_decode(n) {
+                Cow::Borrowed(n) => Cow::Borrowed(&n[..char_floor(n, 64)]),
+                Cow::Owned(mut n) => {
+                    n.truncate(char_floor(&n, 64));
+                    Cow::Owned(n)
+                }
+            };
             (n, query_decode(v))
         })
         .collect()
 }
 
-/// Whether a header may carry personal data: standard headers whose values are protocol
-/// data (lengths, types, dates, caches, negotiation) are not scanned, which keeps
-/// scanning cheap on every request.
-fn may_carry_pii(name: &[u8]) -> bool {
-    static PROTOCOL: std::sync::LazyLock<
-        std::collections::HashSet<&'static [u8], foldhash::fast::FixedState>,
-    > = std::sync::LazyLock::new(|| PROTOCOL_HEADERS.iter().copied().collect());
-    let mut buf = [0u8; 40];
-    let Some(lower) = buf.get_mut(..name.len()) else {
-        return true;
+/// Header names [`scanned_header`] lower-cases to compare with its lists (whose longest
+/// names have 28 bytes); longer names are scanned unless they name a key.
+const KNOWN_HEADER_MAX: usize = 40;
+
+/// Whether a header's value is scanned for personal data. Not pseudo-headers; not
+/// standard headers whose values are protocol data (lengths, types, dates, caches,
+/// negotiation); not credentials, which are reported as auth. Runs on every header of
+/// every exchange: one lower-case copy on the stack and one `match`.
+fn scanned_header(name: &[u8]) -> bool {
+    if name.first() == Some(&b':') {
+        return false;
+    }
+    let mut buf = [0u8; KNOWN_HEADER_MAX];
+    let Some(lower) = super::lower_in(name, &mut buf) else {
+        return !auth::is_key_header(name);
     };
-    lower.copy_from_slice(name);
-    lower.make_ascii_lowercase();
-    !PROTOCOL.contains(&*lower)
-}
-
-/// Standard headers whose values are protocol data, never personal data.
-const PROTOCOL_HEADERS: &[&[u8]] = &[
-    b"host",
-    b"content-length",
-    b"content-type",
-    b"content-encoding",
-    b"transfer-encoding",
-    b"connection",
-    b"keep-alive",
-    b"accept",
-    b"accept-encoding",
-    b"accept-language",
-    b"accept-ranges",
-    b"cache-control",
-    b"pragma",
-    b"expires",
-    b"age",
-    b"date",
-    b"etag",
-    b"last-modified",
-    b"if-none-match",
-    b"if-modified-since",
-    b"if-match",
-    b"vary",
-    b"server",
-    b"user-agent",
-    b"upgrade",
-    b"te",
-    b"trailer",
-    b"range",
-    b"content-range",
-    b"origin",
-    b"access-control-allow-origin",
-    b"access-control-allow-methods",
-    b"access-control-allow-headers",
-    b"sec-fetch-mode",
-    b"sec-fetch-site",
-    b"sec-fetch-dest",
-    b"x-content-type-options",
-    b"x-frame-options",
-    b"strict-transport-security",
-    b"content-security-policy",
-    b"x-xss-protection",
-    b"referrer-policy",
-    b"grpc-encoding",
-    b"grpc-accept-encoding",
-    b"grpc-status",
-    b"grpc-message",
-    b"grpc-timeout",
-    b"expect",
-    b"sec-websocket-key",
-    b"sec-websocket-accept",
-    b"sec-websocket-version",
-    b"sec-websocket-extensions",
-    b"http2-settings",
-    b"alt-svc",
-];
-
-/// Headers never scanned for sensitive data: they are credentials, reported as auth.
-fn is_auth_header(name: &[u8]) -> bool {
-    name.eq_ignore_ascii_case(b"authorization")
-        || name.eq_ignore_ascii_case(b"proxy-authorization")
-        || name.eq_ignore_ascii_case(b"cookie")
-        || name.eq_ignore_ascii_case(b"set-cookie")
-        || auth::is_key_header(name)
+    match &*lower {
+        // Protocol data.
+        b"host"
+        | b"content-length"
+        | b"content-type"
+        | b"content-encoding"
+        | b"transfer-encoding"
+        | b"connection"
+        | b"keep-alive"
+        | b"accept"
+        | b"accept-encoding"
+        | b"accept-language"
+        | b"accept-ranges"
+        | b"cache-control"
+        | b"pragma"
+        | b"expires"
+        | b"age"
+        | b"date"
+        | b"etag"
+        | b"last-modified"
+        | b"if-none-match"
+        | b"if-modified-since"
+        | b"if-match"
+        | b"vary"
+        | b"server"
+        | b"user-agent"
+        | b"upgrade"
+        | b"te"
+        | b"trailer"
+        | b"range"
+        | b"content-range"
+        | b"origin"
+        | b"access-control-allow-origin"
+        | b"access-control-allow-methods"
+        | b"access-control-allow-headers"
+        | b"sec-fetch-mode"
+        | b"sec-fetch-site"
+        | b"sec-fetch-dest"
+        | b"x-content-type-options"
+        | b"x-frame-options"
+        | b"strict-transport-security"
+        | b"content-security-policy"
+        | b"x-xss-protection"
+        | b"referrer-policy"
+        | b"grpc-encoding"
+        | b"grpc-accept-encoding"
+        | b"grpc-status"
+        | b"grpc-message"
+        | b"grpc-timeout"
+        | b"expect"
+        | b"sec-websocket-key"
+        | b"sec-websocket-accept"
+        | b"sec-websocket-version"
+        | b"sec-websocket-extensions"
+        | b"http2-settings"
+        | b"alt-svc" => false,
+        // Credentials.
+        b"authorization" | b"proxy-authorization" | b"cookie" | b"set-cookie" => false,
+        _ => !auth::is_key_header(name),
+    }
 }
 
 fn add_pii(
@@ -583,7 +589,10 @@ fn parse_body<'a>(m: &'a Message, limits: &Limits, inflated: &mut bool) -> Optio
     if media == "application/x-www-form-urlencoded" {
         return Some(ParsedBody::Form(
             schema::from_form(data, &limits.schema),
-            parse_query(&String::from_utf8_lossy(data), 256),
+            parse_query(&String::from_utf8_lossy(data), 256)
+                .into_iter()
+                .map(|(n, v)| (n.into_owned(), v.into_owned()))
+                .collect(),
         ));
     }
     if media == "multipart/form-data" {
@@ -607,7 +616,7 @@ fn parse_body<'a>(m: &'a Message, limits: &Limits, inflated: &mut bool) -> Optio
 pub struct Observation<'a> {
     pub exchange: &'a Exchange,
     pub request: &'a Message,
-    pub query: &'a [(String, String)],
+    pub query: &'a [QueryPair<'a>],
     pub path: &'a str,
     pub salt: &'a [u8],
 }
@@ -640,19 +649,25 @@ impl EndpointStats {
         };
         bump(&mut self.protos, proto);
         for (n, v) in o.query {
-            if !self.query.contains_key(n) && self.query.len() >= limits.max_query_params {
-                self.query_more = true;
-                match self.query.keys().next_back() {
-                    Some(last) if last > n => {
-                        let last = last.clone();
-                        self.query.remove(&last);
+            let n: &str = n;
+            if !self.query.contains_key(n) {
+                if self.query.len() >= limits.max_query_params {
+                    self.query_more = true;
+                    match self.query.keys().next_back() {
+                        Some(last) if last.as_str() > n => {
+                            let last = last.clone();
+                            self.query.remove(&last);
+                        }
+                        _ => continue,
                     }
-                    _ => continue,
                 }
+                // The name String is made only for a parameter new to the endpoint.
+                self.query.insert(n.to_string(), QueryParam::default());
             }
-            let q = self.query.entry(n.clone()).or_default();
-            q.count += 1;
-            bump(&mut q.types, value_type(v));
+            if let Some(q) = self.query.get_mut(n) {
+                q.count += 1;
+                bump(&mut q.types, value_type(v));
+            }
         }
         let mut buf = [0u8; MEDIA_TYPE_MAX];
         if let Some(t) = media_type_in(o.request, &mut buf) {
@@ -751,7 +766,7 @@ impl EndpointStats {
         }
         let mut headers = |head: &Head, side: &str| {
             for (n, v) in head.headers() {
-                if n.first() == Some(&b':') || !may_carry_pii(n) || is_auth_header(n) {
+                if !scanned_header(n) {
                     continue;
                 }
                 let (Ok(n), Ok(v)) = (std::str::from_utf8(n), std::str::from_utf8(v)) else {
@@ -854,12 +869,25 @@ impl EndpointStats {
 /// (a 200-byte token has countless preimages) and hashes do not match across
 /// inventories. It was SHA-256 first: a tenth of the inventory's cost for nothing more.
 fn identity_hash(salt: &[u8], key: &str, id: &[u8]) -> u64 {
-    let mut material = Vec::with_capacity(salt.len() + key.len() + id.len() + 1);
-    material.extend_from_slice(salt);
-    material.extend_from_slice(key.as_bytes());
-    material.push(0);
-    material.extend_from_slice(id);
-    stable_hash(&material)
+    // Written on the stack when it fits (it nearly always does: a 16-byte salt, a key,
+    // an 8-byte id): this runs for every credential of every request.
+    let parts = [salt, key.as_bytes(), &[0], id];
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let mut buf = [0u8; 256];
+    let mut heap = Vec::new();
+    let material = match buf.get_mut(..len) {
+        Some(b) => b,
+        None => {
+            heap.resize(len, 0);
+            &mut heap[..]
+        }
+    };
+    let mut at = 0;
+    for p in parts {
+        material[at..at + p.len()].copy_from_slice(p);
+        at += p.len();
+    }
+    stable_hash(material)
 }
 
 /// The sampling level of an exchange: trailing zero bits of a hash of what identifies it

@@ -93,6 +93,48 @@ pub struct Observed {
     pub skipped: BTreeMap<String, u64>,
 }
 
+/// `String::from_utf8_lossy`, without its slower walk when the bytes are valid UTF-8 (as
+/// nearly all request-targets and header values are).
+pub(crate) fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => s.into(),
+        Err(_) => String::from_utf8_lossy(b),
+    }
+}
+
+/// `s` lower-cased (ASCII letters) into `buf`, or `None` when it does not fit: the scans
+/// that run on every request compare names and hosts this way, without allocating.
+pub(crate) fn lower_in<'b>(s: &[u8], buf: &'b mut [u8]) -> Option<&'b mut [u8]> {
+    let out = buf.get_mut(..s.len())?;
+    for (d, c) in out.iter_mut().zip(s) {
+        *d = c.to_ascii_lowercase();
+    }
+    Some(out)
+}
+
+/// Longest host name kept (RFC 1035's limit on a name's text form).
+const HOST_MAX: usize = 255;
+
+/// The host an exchange is filed under, as [`normalize_host`] writes it, borrowed from
+/// `buf` in the common case (a Host or `:authority` of printable ASCII): this runs on
+/// every request and the host is nearly always one the inventory already has.
+fn host_key<'b>(ex: &Exchange, buf: &'b mut [u8; HOST_MAX]) -> std::borrow::Cow<'b, str> {
+    let fast = ex.host().filter(|h| {
+        !h.is_empty() && h.len() <= HOST_MAX && h.iter().all(|&c| c.is_ascii_graphic() && c != b'/')
+    });
+    let Some(out) = fast.and_then(|h| lower_in(h, buf)) else {
+        return normalize_host(ex).into();
+    };
+    let out: &[u8] = match out.strip_suffix(b":80") {
+        Some(bare) if ex.server.port() == 80 => bare,
+        _ => out,
+    };
+    match std::str::from_utf8(out) {
+        Ok(s) => s.into(),
+        Err(_) => normalize_host(ex).into(),
+    }
+}
+
 fn normalize_host(ex: &Exchange) -> String {
     let raw = ex
         .host()
@@ -109,6 +151,12 @@ fn normalize_host(ex: &Exchange) -> String {
     }
 }
 
+/// Files one exchange under its endpoint in a host's tree.
+fn record_in(tree: &mut Tree<EndpointStats>, o: &Observation<'_>, method: &str, config: &Config) {
+    tree.insert(o.path, method, &config.hints, &config.template)
+        .record(o, &config.endpoint);
+}
+
 /// Splits a request-target into path and query; absolute-form targets lose their
 /// scheme and authority.
 pub fn split_target(target: &str) -> Option<(&str, &str)> {
@@ -122,8 +170,13 @@ pub fn split_target(target: &str) -> Option<(&str, &str)> {
     } else {
         return None;
     };
-    let t = t.split('#').next().unwrap_or(t);
-    Some(t.split_once('?').unwrap_or((t, "")))
+    // Byte loops: targets are short, and `str::split` sets up a searcher for each call.
+    let find = |s: &str, c: u8| s.bytes().position(|b| b == c);
+    let t = find(t, b'#').map_or(t, |i| &t[..i]);
+    Some(match find(t, b'?') {
+        Some(i) => (&t[..i], &t[i + 1..]),
+        None => (t, ""),
+    })
 }
 
 fn valid_method(m: &[u8]) -> Option<&str> {
@@ -165,24 +218,30 @@ impl Inventory {
         let Some(method) = req.head.method().and_then(valid_method) else {
             return skip("invalid_method");
         };
-        let target = String::from_utf8_lossy(req.head.target().unwrap_or_default());
+        let target = lossy(req.head.target().unwrap_or_default());
         let Some((path, query)) = split_target(&target) else {
             return skip("target_not_a_path");
         };
         let query = endpoint::parse_query(query, 64);
-        let host = normalize_host(ex);
-        let tree = self.hosts.entry(host).or_default();
-        let stats = tree.insert(path, method, &config.hints, &config.template);
-        stats.record(
-            &Observation {
-                exchange: ex,
-                request: req,
-                query: &query,
-                path,
-                salt: &config.salt,
-            },
-            &config.endpoint,
-        );
+        let o = Observation {
+            exchange: ex,
+            request: req,
+            query: &query,
+            path,
+            salt: &config.salt,
+        };
+        let mut buf = [0u8; HOST_MAX];
+        let host = host_key(ex, &mut buf);
+        // Looked up by `&str` first: the host String is made only for a new host.
+        match self.hosts.get_mut(&*host) {
+            Some(tree) => record_in(tree, &o, method, config),
+            None => record_in(
+                self.hosts.entry(host.into_owned()).or_default(),
+                &o,
+                method,
+                config,
+            ),
+        }
         observed.inventoried += 1;
         true
     }

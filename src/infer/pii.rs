@@ -73,6 +73,11 @@ use serde::{Deserialize, Serialize};
 /// that exists at all nearly always shows up early. Bounds the cost per string.
 pub const MAX_SCAN: usize = 64 * 1024;
 
+/// The shortest text any detector of [`scan_text`] matches: an e-mail address
+/// (`a@b.cc`); phones, SSNs, cards and tokens are longer. Shorter texts (most path
+/// segments: `api`, `v1`, `users`) are settled without scanning.
+pub const MIN_MATCH: usize = 6;
+
 /// [`base64url_decode`] refuses longer inputs: JWT headers and claims are a few hundred
 /// bytes, and the cap bounds what a hostile token can make us allocate.
 pub const MAX_BASE64: usize = 16 * 1024;
@@ -337,6 +342,9 @@ fn number_ends(b: &[u8], e: usize) -> bool {
 /// JSON-escaped input should be decoded first.
 pub fn scan_text<'a>(text: &'a str, out: &mut dyn FnMut(PiiKind, &'a str)) {
     let b = text.as_bytes();
+    if b.len() < MIN_MATCH {
+        return;
+    }
     let limit = b.len().min(MAX_SCAN);
     let mut emit = |kind: PiiKind, s: usize, e: usize| {
         if let Some(m) = text.get(s..e) {

@@ -198,6 +198,11 @@ pub fn classify(segment: &str) -> Shape {
     if b.iter().all(u8::is_ascii_digit) {
         return Shape::Int;
     }
+    // Every other identifier shape but an email address is 8 bytes or longer: route
+    // words (`api`, `v1`, `users`), most segments of every request, stop here.
+    if b.len() < 8 && !b.contains(&b'@') {
+        return Shape::Word;
+    }
     if is_uuid(b) {
         return Shape::Uuid;
     }

@@ -425,7 +425,19 @@ impl<T> Default for Tree<T> {
 
 /// Splits a request path into segments: empty ones (`//`, a trailing `/`) are dropped.
 pub fn split_path(path: &str) -> impl Iterator<Item = &str> {
-    path.split('/').filter(|s| !s.is_empty())
+    // A byte loop: segments are short, and `str::split` pays a searcher's setup for each.
+    let mut rest = path;
+    std::iter::from_fn(move || loop {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = rest.bytes().position(|b| b == b'/').unwrap_or(rest.len());
+        let (seg, tail) = rest.split_at(end);
+        rest = tail.get(1..).unwrap_or_default();
+        if !seg.is_empty() {
+            return Some(seg);
+        }
+    })
 }
 
 fn shown_text(path: &[&str]) -> String {
@@ -443,12 +455,13 @@ impl<T: Mergeable> Tree<T> {
             self.nodes = self.root.count();
             self.dirty = false;
         }
-        let segs: Vec<&str> = split_path(path).collect();
+        // Segments already walked are overwritten with `{}` where they went to a
+        // parameter: `segs[..i]` is then the position as shown in reports.
+        let mut segs: Vec<&str> = split_path(path).collect();
         // The trail (owned segments) is only needed to match hints: without hints it stays
         // empty, and every request is spared an allocation per segment.
         let track = !hints.is_empty();
         let mut trail: Vec<Seg> = Vec::new();
-        let mut shown: Vec<&str> = Vec::new();
         let mut node = &mut self.root;
         let mut i = 0;
         while i < segs.len() {
@@ -468,7 +481,7 @@ impl<T: Mergeable> Tree<T> {
             if to_param {
                 if hint.is_some() && node.fold.is_none() {
                     node.fold_words(Fold::Hint, hints, &mut trail);
-                    self.folds.push((shown_text(&shown), Fold::Hint));
+                    self.folds.push((shown_text(&segs[..i]), Fold::Hint));
                     self.dirty = true;
                 }
                 if node.param.is_none() {
@@ -485,12 +498,12 @@ impl<T: Mergeable> Tree<T> {
                     i = segs.len();
                 } else {
                     param.record(seg, shape, 1);
+                    segs[i] = "{}";
                     i += 1;
                 }
                 if track {
                     trail.push(Seg::Param);
                 }
-                shown.push("{}");
                 node = &mut param.node;
                 continue;
             }
@@ -506,7 +519,7 @@ impl<T: Mergeable> Tree<T> {
                 if (budget_hit || cap_hit) && foldable(hints, &trail, seg) {
                     let why = if cap_hit { Fold::Cap } else { Fold::Budget };
                     node.fold_words(why, hints, &mut trail);
-                    self.folds.push((shown_text(&shown), why));
+                    self.folds.push((shown_text(&segs[..i]), why));
                     self.dirty = true;
                     continue; // now folded: the segment goes to the parameter
                 }
@@ -516,7 +529,6 @@ impl<T: Mergeable> Tree<T> {
             if track {
                 trail.push(Seg::Literal(seg.to_string()));
             }
-            shown.push(seg);
             // One lookup on the common path (the word is known): the miss was handled
             // above. (A single `get_mut`-or-insert does not pass today's borrow checker.)
             match node.literals.get_mut(seg) {
@@ -852,6 +864,15 @@ mod tests {
             .iter()
             .map(|e| format!("{} {} {}", e.method, e.path(), e.stats.0))
             .collect()
+    }
+
+    #[test]
+    fn split_path_drops_empty_segments() {
+        let split = |p| split_path(p).collect::<Vec<_>>();
+        assert_eq!(split("//a/b//c/"), ["a", "b", "c"]);
+        assert_eq!(split("/caf\u{e9}/x"), ["caf\u{e9}", "x"]);
+        assert!(split("").is_empty() && split("/").is_empty() && split("///").is_empty());
+        assert_eq!(split("a"), ["a"]);
     }
 
     #[test]
