@@ -145,3 +145,56 @@ impl Drop for Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::Analyzer;
+    use std::path::Path;
+
+    /// Every exchange of a capture through `feed`, which gets each packet and the sink.
+    fn exchanges_of(
+        file: &Path,
+        mut feed: impl FnMut(&Packet<'_>, &mut dyn FnMut(Exchange)),
+    ) -> Vec<Exchange> {
+        let mut out = Vec::new();
+        let data = std::fs::read(file).expect("capture");
+        let result = crate::source::read_capture(
+            &data[..],
+            |p| feed(p, &mut |ex| out.push(ex)),
+            |_| {},
+            &mut |_| {},
+        );
+        assert!(result.is_ok(), "{}", file.display());
+        out
+    }
+
+    #[test]
+    fn an_engine_gives_what_one_analyzer_gives_ticked_or_not() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+        for name in ["shop-api-a.pcap", "pipelined.pcap", "h2c-nghttp.pcap"] {
+            let file = root.join(name);
+            let config = Config::default();
+            let mut one = Analyzer::new(config);
+            let mut want = exchanges_of(&file, |p, sink| one.packet(p, sink));
+            one.finish(&mut |ex| want.push(ex));
+            assert!(!want.is_empty(), "{name}");
+            for shards in [1, 3] {
+                let mut engine = Engine::new(config, None, shards).expect("threads");
+                let mut n = 0;
+                let mut got = exchanges_of(&file, |p, sink| {
+                    engine.packet(p, sink);
+                    // A tick now and then, as a sensor's loop does.
+                    n += 1;
+                    if n % 97 == 0 {
+                        engine.tick(sink);
+                    }
+                });
+                engine.finish(&mut |ex| got.push(ex));
+                assert!(got == want, "{name}: {shards} shards");
+                assert_eq!(engine.stats().exchanges, one.stats().exchanges, "{name}");
+                assert_eq!(engine.open_flows(), 0, "{name}");
+            }
+        }
+    }
+}
