@@ -844,7 +844,24 @@ fn the_sensor_gives_the_same_inventory_and_counters_on_any_number_of_threads() {
     for (i, file) in files.iter().enumerate() {
         let name = format!("sensor-threads-{i}");
         let one = stream_with_threads(file, 1, &name);
-        assert!(one.1.contains("packets"), "{}: {}", file.display(), one.1);
+        // Every packet `analyze` reads, the stream reads too (pcapng streams once read
+        // none: both thread counts agreed on an empty inventory).
+        let offline = specter(&[
+            "analyze",
+            "--stats",
+            "--db",
+            temp_path(&format!("{name}.offline.db"))
+                .to_str()
+                .expect("path"),
+            file.to_str().expect("path"),
+        ]);
+        let packets = |text: &str| {
+            text.lines()
+                .find(|l| l.trim_start().starts_with("packets "))
+                .map(str::to_owned)
+        };
+        let offline = String::from_utf8_lossy(&offline.stderr).into_owned();
+        assert_eq!(packets(&one.1), packets(&offline), "{}", file.display());
         let three = stream_with_threads(file, 3, &name);
         assert!(one.0 == three.0, "{}: inventories differ", file.display());
         assert_eq!(one.1, three.1, "{}: counters differ", file.display());
@@ -934,5 +951,52 @@ fn key_log_lines_appended_after_the_handshakes_still_decrypt_them() {
         // Without the lines, the same connections stay opaque.
         let (_, none) = sensor_with_late_keys(&capture, b"", "2");
         assert_eq!(none, 0, "{name}");
+    }
+}
+
+#[test]
+fn pcapng_streams_are_read_with_their_embedded_keys_as_analyze_reads_them() {
+    for name in ["tls12-nginx-dsb.pcapng", "tls13-nginx-dsb.pcapng"] {
+        let capture = root().join("captures").join(name);
+        let offline = temp_path(&format!("dsb-{name}-offline.db"));
+        let out = specter(&[
+            "analyze",
+            "--stats",
+            "--db",
+            offline.to_str().expect("path"),
+            capture.to_str().expect("path"),
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        let expected = decrypted_count(&err);
+        assert!(expected > 0, "{name}: analyze decrypts it");
+        for threads in ["1", "2"] {
+            let db = temp_path(&format!("dsb-{name}-{threads}.db"));
+            // Through standard input: a pipe hands the stream over in pieces.
+            let (child, mut stdin) = sensor_reading_stdin(&[
+                "--stats".as_ref(),
+                "--threads".as_ref(),
+                threads.as_ref(),
+                "--db".as_ref(),
+                db.as_os_str(),
+            ]);
+            stdin
+                .write_all(&std::fs::read(&capture).expect("read capture"))
+                .expect("write capture");
+            drop(stdin);
+            let out = child.wait_with_output().expect("sensor ends");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{err}");
+            assert_eq!(
+                decrypted_count(&err),
+                expected,
+                "{name}, {threads} threads\n{err}"
+            );
+            assert_eq!(
+                timeless(&db),
+                timeless(&offline),
+                "{name}, {threads} threads"
+            );
+        }
     }
 }

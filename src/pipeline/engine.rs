@@ -91,6 +91,14 @@ impl Engine {
         self.tick(sink);
     }
 
+    /// Takes secrets embedded in the capture (a pcapng Decryption Secrets Block): every
+    /// shard gets them after the packets fed so far.
+    pub fn secrets(&mut self, kind: u32, data: &[u8]) {
+        if let Some(d) = self.dispatch.as_mut() {
+            d.secrets(kind, data);
+        }
+    }
+
     /// Adds lines appended to the run's key log file in every shard, after the packets
     /// fed so far.
     pub fn add_keylog(&mut self, appended: &Appended) {

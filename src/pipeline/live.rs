@@ -52,6 +52,15 @@ impl Live {
         }
     }
 
+    /// Takes secrets embedded in a capture stream (a pcapng Decryption Secrets Block), in
+    /// their place among its packets.
+    pub fn secrets(&mut self, kind: u32, data: &[u8]) {
+        match &mut self.inner {
+            Inner::One(a) => a.secrets(kind, data),
+            Inner::Sharded(e) => e.secrets(kind, data),
+        }
+    }
+
     /// Brings the counters up to date and takes what the threads finished; call it about
     /// once a second.
     pub fn tick(&mut self, sink: &mut dyn FnMut(Exchange)) {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use pcap::{Active, Capture};
 
-use super::source::{linktype_supported, Counters, OwnedPacket, PacketSource};
+use super::source::{linktype_supported, Captured, Counters, OwnedPacket, PacketSource};
 
 /// How to open an interface.
 #[derive(Debug, Clone)]
@@ -103,7 +103,7 @@ impl PacketSource for LiveSource {
 
     fn run(
         self: Box<Self>,
-        out: &mut dyn FnMut(OwnedPacket) -> bool,
+        out: &mut dyn FnMut(Captured) -> bool,
         stop: &AtomicBool,
     ) -> Result<(), String> {
         let LiveSource {
@@ -134,7 +134,7 @@ impl PacketSource for LiveSource {
                         orig_len: h.len,
                         data: p.data.to_vec(),
                     };
-                    if !out(packet) {
+                    if !out(Captured::Packet(packet)) {
                         break;
                     }
                 }

@@ -42,7 +42,7 @@ use crate::tls::keylog::KeyLog;
 
 use queue::Queue;
 use signals::Signals;
-use source::{Counters, OwnedPacket, PacketSource};
+use source::{Captured, Counters, PacketSource};
 use status::{Meter, Rates, Snapshot};
 
 /// How a sensor runs.
@@ -103,7 +103,7 @@ pub enum SensorError {
 }
 
 enum Msg {
-    Packet(OwnedPacket),
+    Captured(Captured),
     End {
         source: String,
         error: Option<String>,
@@ -212,7 +212,7 @@ pub fn run(
         let spawned = std::thread::Builder::new()
             .name(format!("capture {name}"))
             .spawn(move || {
-                let result = src.run(&mut |p| queue.push(Msg::Packet(p)), &stop);
+                let result = src.run(&mut |c| queue.push(Msg::Captured(c)), &stop);
                 queue.push(Msg::End {
                     source: name,
                     error: result.err(),
@@ -287,9 +287,10 @@ pub fn run(
         queue.take(Duration::from_millis(100), &mut batch);
         for msg in batch.drain(..) {
             match msg {
-                Msg::Packet(p) => {
+                Msg::Captured(Captured::Packet(p)) => {
                     analyzer.packet(&p.as_packet(), &mut |ex| analysis.observe(&ex));
                 }
+                Msg::Captured(Captured::Secrets { kind, data }) => analyzer.secrets(kind, &data),
                 Msg::End { source, error } => {
                     running -= 1;
                     match error {

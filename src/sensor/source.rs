@@ -37,6 +37,16 @@ impl OwnedPacket {
     }
 }
 
+/// What a source hands the capture loop.
+#[derive(Debug, Clone)]
+pub enum Captured {
+    /// A packet.
+    Packet(OwnedPacket),
+    /// Secrets embedded in the stream (a pcapng Decryption Secrets Block), in their place
+    /// among the packets: the TLS keys of the connections after them.
+    Secrets { kind: u32, data: Vec<u8> },
+}
+
 /// What a source counts beside the packets it delivers; read by the status line.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -72,7 +82,7 @@ pub trait PacketSource: Send {
     /// the source and is reported by name.
     fn run(
         self: Box<Self>,
-        out: &mut dyn FnMut(OwnedPacket) -> bool,
+        out: &mut dyn FnMut(Captured) -> bool,
         stop: &AtomicBool,
     ) -> Result<(), String>;
 }
@@ -166,7 +176,7 @@ impl PacketSource for StreamSource {
 
     fn run(
         self: Box<Self>,
-        out: &mut dyn FnMut(OwnedPacket) -> bool,
+        out: &mut dyn FnMut(Captured) -> bool,
         stop: &AtomicBool,
     ) -> Result<(), String> {
         let StreamSource {
@@ -174,24 +184,34 @@ impl PacketSource for StreamSource {
             reader,
             counters,
         } = *self;
-        let mut open = true;
+        let open = std::cell::Cell::new(true);
+        let out = std::cell::RefCell::new(out);
+        // After a stop, the rest of the stream is read and dropped: a blocking reader
+        // cannot be interrupted, and the loop no longer waits for it.
+        let send = |item: Captured| {
+            if open.get() && !stop.load(Ordering::Relaxed) {
+                open.set((out.borrow_mut())(item));
+            }
+        };
         let result = crate::source::read_capture(
             reader,
             |p| {
-                // After a stop, the rest of the stream is read and dropped: a blocking
-                // reader cannot be interrupted, and the loop no longer waits for it.
-                if !open || stop.load(Ordering::Relaxed) {
-                    return;
+                if open.get() && !stop.load(Ordering::Relaxed) {
+                    counters.delivered.fetch_add(1, Ordering::Relaxed);
                 }
-                counters.delivered.fetch_add(1, Ordering::Relaxed);
-                open = out(OwnedPacket {
+                send(Captured::Packet(OwnedPacket {
                     ts: p.ts,
                     linktype: p.linktype,
                     orig_len: p.orig_len,
                     data: p.data.to_vec(),
-                });
+                }));
             },
-            |_| {},
+            |s| {
+                send(Captured::Secrets {
+                    kind: s.kind,
+                    data: s.data,
+                })
+            },
             &mut |_| {},
         );
         result.map(|_| ()).map_err(|(_, e)| format!("{name}: {e}"))

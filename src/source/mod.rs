@@ -116,6 +116,55 @@ impl<R: Read> Read for ErrorKeepingReader<R> {
     }
 }
 
+/// A reader whose first `read` hands over the capture's whole first block (a legacy pcap
+/// header, or a pcapng section header): pcap_parser's `create_reader` reads once and
+/// refuses what it cannot parse, while a pipe or a chained reader may return only part of
+/// it (`sensor -r -` gave "not a capture file" on every pcapng stream).
+struct WholeFirstBlock<R> {
+    inner: R,
+    first: bool,
+}
+
+/// A legacy pcap header; the smallest pcapng section header is 28 bytes.
+const FIRST_BLOCK_MIN: usize = 24;
+
+/// How many bytes the first block needs, from what has been read of it.
+fn first_block_len(head: &[u8]) -> usize {
+    match head {
+        [0x0a, 0x0d, 0x0d, 0x0a, l0, l1, l2, l3, 0x4d, 0x3c, 0x2b, 0x1a, ..] => {
+            u32::from_le_bytes([*l0, *l1, *l2, *l3]) as usize
+        }
+        [0x0a, 0x0d, 0x0d, 0x0a, l0, l1, l2, l3, 0x1a, 0x2b, 0x3c, 0x4d, ..] => {
+            u32::from_be_bytes([*l0, *l1, *l2, *l3]) as usize
+        }
+        _ => FIRST_BLOCK_MIN,
+    }
+}
+
+impl<R: Read> Read for WholeFirstBlock<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !std::mem::take(&mut self.first) {
+            return self.inner.read(buf);
+        }
+        let mut got = 0;
+        while got
+            < first_block_len(&buf[..got])
+                .max(FIRST_BLOCK_MIN)
+                .min(buf.len())
+        {
+            match self.inner.read(&mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if got == 0 => return Err(e),
+                // What was read goes first; the error comes again at the next read.
+                Err(_) => break,
+            }
+        }
+        Ok(got)
+    }
+}
+
 /// Reads every packet of a pcap or pcapng stream and hands it to `on_packet`.
 ///
 /// `on_progress` is called now and then with the number of bytes consumed so far.
@@ -134,7 +183,10 @@ where
 {
     let error_slot = std::sync::Arc::new(std::sync::Mutex::new(None));
     let reader = ErrorKeepingReader {
-        inner: reader,
+        inner: WholeFirstBlock {
+            inner: reader,
+            first: true,
+        },
         error: error_slot.clone(),
     };
     let mut summary = SourceSummary::default();
@@ -414,5 +466,42 @@ mod tests {
             ..iface
         };
         assert_eq!(ng_timestamp(0, 7, &nanos), 7);
+    }
+
+    /// A reader that hands over at most `n` bytes per read, like a slow pipe.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.len().min(self.1).min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    /// (packets, secrets blocks) of a capture.
+    fn count<R: Read + Send>(reader: R, name: &str) -> (usize, usize) {
+        let (mut packets, mut secrets) = (0, 0);
+        let result = read_capture(reader, |_| packets += 1, |_| secrets += 1, &mut |_| {});
+        assert!(result.is_ok(), "{name}");
+        (packets, secrets)
+    }
+
+    #[test]
+    fn a_stream_that_trickles_reads_like_the_file() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+        for name in ["tls13-nginx-dsb.pcapng", "shop-api-a.pcap"] {
+            let data = std::fs::read(root.join(name)).expect("capture");
+            let whole = count(&data[..], name);
+            assert!(whole.0 > 0, "{name}");
+            for n in [1, 7, 24, 100] {
+                assert_eq!(
+                    count(Trickle(&data, n), name),
+                    whole,
+                    "{name}, {n} bytes a read"
+                );
+            }
+        }
     }
 }
