@@ -572,3 +572,74 @@ fn posture_from_traffic_and_no_claims_where_the_sensor_was_blind() {
     // The secret itself is nowhere in the report.
     assert!(!report.to_string().contains("k3y-0123456789abcdef"));
 }
+
+/// `/users/{id}` in a spec does not document `/users/{userId}.json`: the extension makes
+/// another endpoint, shadow unless the spec has `/users/{id}.json` too.
+#[test]
+fn paths_with_a_format_extension_match_only_their_own_spec_path() {
+    let pcap = temp_path("diff-extensions.pcap");
+    write_http_pcap(&pcap, extension_conversations());
+    let spec = temp_path("diff-extensions.yaml");
+    std::fs::write(
+        &spec,
+        r#"openapi: 3.0.3
+info: {title: orders, version: "1"}
+servers: [{url: "http://api.ext.test/api/v1"}]
+paths:
+  /orders/{id}.json:
+    get:
+      parameters: [{name: id, in: path, required: true, schema: {type: integer}}]
+      responses: {"200": {description: the order}}
+  /users/{id}:
+    get:
+      parameters: [{name: id, in: path, required: true, schema: {type: integer}}]
+      responses: {"200": {description: the user}}
+"#,
+    )
+    .expect("write spec");
+    // With the spec as hints at analysis too: `/users/{id}` does not take `.json` ids.
+    let db = temp_path("diff-extensions.db");
+    let out = specter(&[
+        "analyze",
+        "--db",
+        db.to_str().expect("path"),
+        "--spec",
+        spec.to_str().expect("path"),
+        pcap.to_str().expect("path"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = specter(&[
+        "diff",
+        "--db",
+        db.to_str().expect("path"),
+        "--spec",
+        spec.to_str().expect("path"),
+        "--format",
+        "json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let found = |kind: &str| -> BTreeSet<String> {
+        report["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| f["kind"] == kind)
+            .filter_map(|f| f["path"].as_str().map(str::to_string))
+            .collect()
+    };
+    let want = |paths: &[&str]| paths.iter().map(|p| p.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(report["summary"]["documented"], 1, "{}", report["summary"]);
+    assert_eq!(
+        found("shadow"),
+        want(&[
+            "/api/v1/orders/{orderId}",
+            "/api/v1/users/{userId}.json",
+            "/api/v1/users/{userId}.xml",
+        ])
+    );
+    assert_eq!(found("unobserved"), want(&["/api/v1/users/{id}"]));
+}

@@ -420,3 +420,50 @@ fn a_spec_s_templates_are_matched_first_and_name_the_parameters() {
     let theirs: BTreeSet<(String, String)> = routes().into_keys().collect();
     assert_eq!(ours, theirs);
 }
+
+#[test]
+fn ids_with_a_format_extension_are_one_endpoint_per_extension() {
+    let pcap = temp_path("extensions.pcap");
+    write_http_pcap(&pcap, extension_conversations());
+    let db = temp_path("extensions.db");
+    analyze(&db, &[&pcap], &[]);
+    let eps = endpoints_json(&db);
+    let got: Vec<(String, u64)> = eps
+        .iter()
+        .map(|e| {
+            (
+                format!(
+                    "{} {}",
+                    e["method"].as_str().unwrap_or("?"),
+                    e["path"].as_str().unwrap_or("?")
+                ),
+                e["requests"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    let want = [
+        ("GET /api/v1/orders/{orderId}", 2),
+        ("GET /api/v1/orders/{orderId}.json", 30),
+        ("GET /api/v1/users/{userId}.json", 5),
+        ("GET /api/v1/users/{userId}.xml", 1),
+    ];
+    let want: Vec<(String, u64)> = want.iter().map(|(p, n)| (p.to_string(), *n)).collect();
+    assert_eq!(got, want);
+    let orders = &eps[1]["params"][0];
+    assert_eq!(orders["suffix"], ".json", "{orders}");
+    assert_eq!(orders["shape"], "int", "{orders}");
+    // Read back from the inventory a second run merges into, the same endpoints.
+    analyze(&db, &[&pcap], &[]);
+    assert_eq!(endpoints_json(&db).len(), 4);
+    // The export declares the parameter of the path with an extension.
+    let export = specter(&["export-openapi", "--db", db.to_str().expect("path")]);
+    assert!(export.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&export.stdout).expect("json");
+    let op = &doc["paths"]["/api/v1/orders/{orderId}.json"]["get"];
+    let params = op["parameters"].to_string();
+    assert!(
+        params.contains("\"name\":\"orderId\"") && params.contains("\"in\":\"path\""),
+        "{op}"
+    );
+    assert!(doc["paths"]["/api/v1/orders/{orderId}"]["get"].is_object());
+}

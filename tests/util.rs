@@ -271,3 +271,30 @@ pub fn tool(name: &str) -> Option<PathBuf> {
     }
     found
 }
+
+/// Traffic of an API that puts a format extension on ids (Rails, Twitter v1.1):
+/// `GET /api/v1/orders/100000.json` ... `100029.json`, two `/api/v1/orders/{n}` without
+/// one, `/api/v1/users/{n}.json` and a `.xml`, each answered with a small JSON body.
+pub fn extension_conversations() -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut targets: Vec<String> = (100_000..100_030)
+        .map(|i| format!("/api/v1/orders/{i}.json"))
+        .collect();
+    targets.extend(["/api/v1/orders/7".into(), "/api/v1/orders/8".into()]);
+    targets.extend((1..=5).map(|i| format!("/api/v1/users/{i}.json")));
+    targets.push("/api/v1/users/6.xml".into());
+    targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let body = format!("{{\"id\":{i},\"total\":{}.5}}", i * 3);
+            (
+                format!("GET {t} HTTP/1.1\r\nHost: api.ext.test\r\n\r\n").into_bytes(),
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .into_bytes(),
+            )
+        })
+        .collect()
+}

@@ -47,7 +47,12 @@ fn decode(s: &str) -> String {
 }
 
 /// How well a spec template fits an observed one, position by position: 2 for a literal
-/// that equals, 1 for a parameter. Larger is a better (more concrete) match.
+/// that equals, 2 for a parameter with the same text around it (`{id}.json` and
+/// `{orderId}.json`), 1 for any other parameter. Larger is a better (more concrete) match.
+///
+/// A parameter with a format extension is another endpoint than the parameter alone:
+/// the inventory keeps `/users/{userId}.json` and `/users/{userId}` apart, so a spec's
+/// `/users/{id}` does not document the first and its `/users/{id}.json` not the second.
 pub fn fit(spec: &[Seg], seen: &[Seg]) -> Option<Vec<u8>> {
     if spec.len() != seen.len() {
         return None;
@@ -56,6 +61,7 @@ pub fn fit(spec: &[Seg], seen: &[Seg]) -> Option<Vec<u8>> {
         .zip(seen)
         .map(|(s, o)| match (s, o) {
             (Seg::Lit(a), Seg::Lit(b)) if a == b => Some(2),
+            (Seg::Param(_), Seg::Mixed { .. }) => None,
             (Seg::Param(_), _) => Some(1),
             (Seg::Mixed { prefix, suffix }, Seg::Lit(b))
                 if b.len() > prefix.len() + suffix.len()
@@ -64,7 +70,15 @@ pub fn fit(spec: &[Seg], seen: &[Seg]) -> Option<Vec<u8>> {
             {
                 Some(1)
             }
-            (Seg::Mixed { .. }, Seg::Param(_)) => Some(1),
+            (
+                Seg::Mixed { prefix, suffix },
+                Seg::Mixed {
+                    prefix: p,
+                    suffix: s,
+                },
+            ) if p.starts_with(prefix.as_str()) && s.ends_with(suffix.as_str()) => {
+                Some(if p == prefix && s == suffix { 2 } else { 1 })
+            }
             _ => None,
         })
         .collect()
@@ -356,6 +370,43 @@ mod tests {
         assert!(fit(&spec, &segments("/files/report.json")).is_some());
         assert!(fit(&spec, &segments("/files/.json")).is_none());
         assert!(fit(&spec, &segments("/files/report.xml")).is_none());
+    }
+
+    #[test]
+    fn parameters_with_an_extension() {
+        let seen = segments("/users/{userId}.json");
+        let plain = segments("/users/{userId}");
+        let by_ext = segments("/users/{id}.json");
+        let whole = segments("/users/{id}");
+        // Documented with its extension: a fit, better than any other parameter.
+        let exact = fit(&by_ext, &seen);
+        assert_eq!(exact, Some(vec![2, 2]));
+        assert!(exact > fit(&segments("/users/{id}.{format}"), &seen));
+        // `/users/{id}` does not document `/users/{userId}.json`, nor `.xml` `.json`.
+        assert_eq!(fit(&whole, &seen), None);
+        assert_eq!(fit(&segments("/users/{id}.xml"), &seen), None);
+        assert_eq!(fit(&by_ext, &plain), None);
+        assert_eq!(fit(&whole, &plain), Some(vec![2, 1]));
+        let specs = [spec(vec![
+            op("GET", "/users/{id}.json", None, ""),
+            op("GET", "/users/{id}", None, ""),
+            op("GET", "/orders/{id}", None, ""),
+        ])];
+        let ix = Index::new(&specs);
+        let path_of = |p: &str| {
+            ix.find(&specs, "h", "GET", p)
+                .map(|m| ix.entries[m.entry].full_path.clone())
+        };
+        assert_eq!(
+            path_of("/users/{userId}.json").as_deref(),
+            Some("/users/{id}.json")
+        );
+        assert_eq!(path_of("/users/{userId}").as_deref(), Some("/users/{id}"));
+        assert_eq!(path_of("/orders/{orderId}.json"), None);
+        assert_eq!(
+            path_of("/users/42.json").as_deref(),
+            Some("/users/{id}.json")
+        );
     }
 
     #[test]

@@ -231,6 +231,30 @@ pub fn classify(segment: &str) -> Shape {
     Shape::Word
 }
 
+/// Longest format extension an identifier may carry (`.json`, `.xml`, `.html`, `.yaml`).
+pub const MAX_EXTENSION: usize = 5;
+
+/// Splits an identifier with a format extension (`100000.json`, `42.xml`,
+/// `3f2504e0-4f89-11d3-9a0c-0305e82c3301.csv`) into the identifier's shape and the
+/// extension with its dot. The extension is 1 to [`MAX_EXTENSION`] ASCII letters and
+/// digits starting with a letter, so version-like words (`1.2`, `v1.2`) and dotted names
+/// (`index.html`, `foo.bar`) are not ids with an extension: their stem is a word or the
+/// extension is a number.
+pub fn split_extension(segment: &str) -> Option<(Shape, &str)> {
+    let dot = segment.rfind('.')?;
+    let (stem, ext) = segment.split_at(dot);
+    let e = &ext.as_bytes()[1..];
+    if e.is_empty()
+        || e.len() > MAX_EXTENSION
+        || !e[0].is_ascii_alphabetic()
+        || !e.iter().all(u8::is_ascii_alphanumeric)
+    {
+        return None;
+    }
+    let shape = classify(stem);
+    shape.is_identifier().then_some((shape, ext))
+}
+
 /// A masked example of a parameter value: enough to recognise its form, not the value.
 pub fn mask_example(value: &str, shape: Shape) -> String {
     let chars: Vec<char> = value.chars().take(64).collect();
@@ -375,6 +399,44 @@ mod tests {
         ];
         for (s, want) in cases {
             assert_eq!(classify(s), want, "{s}");
+        }
+    }
+
+    #[test]
+    fn identifiers_with_an_extension() {
+        let cases = [
+            ("100000.json", Some((Shape::Int, ".json"))),
+            ("42.xml", Some((Shape::Int, ".xml"))),
+            ("42.mp4", Some((Shape::Int, ".mp4"))),
+            ("42.yaml", Some((Shape::Int, ".yaml"))),
+            (
+                "3f2504e0-4f89-11d3-9a0c-0305e82c3301.csv",
+                Some((Shape::Uuid, ".csv")),
+            ),
+            (
+                "507f1f77bcf86cd799439011.txt",
+                Some((Shape::ObjectId, ".txt")),
+            ),
+            ("2026-11-23.pdf", Some((Shape::Date, ".pdf"))),
+            // Not ids with an extension: the stem is a word, the extension a number,
+            // too long, empty or not alphanumeric.
+            ("index.html", None),
+            ("foo.bar", None),
+            ("v1.2", None),
+            ("1.2", None),
+            ("2.0", None),
+            ("42.5x", None),
+            ("42.jsonld", None),
+            ("42.", None),
+            (".json", None),
+            ("42.js-on", None),
+            ("42", None),
+            ("1.2.json", None),
+        ];
+        for (s, want) in cases {
+            assert_eq!(split_extension(s), want, "{s}");
+            // The whole segment stays a word: the extension is what makes it one.
+            assert_eq!(classify(s) == Shape::Word, s != "42", "{s}");
         }
     }
 

@@ -101,6 +101,9 @@ impl Fold {
 pub struct Node<T> {
     pub literals: BTreeMap<String, Node<T>>,
     pub param: Option<Box<Param<T>>>,
+    /// Parameter children whose values carry a format extension (`42.json`), by the
+    /// extension with its dot: `/users/{id}.json` is not the endpoint `/users/{id}`.
+    pub suffixed: BTreeMap<String, Param<T>>,
     /// Set when words at this position go to the parameter.
     pub fold: Option<Fold>,
     /// Statistics of the endpoints ending here, by method.
@@ -112,6 +115,7 @@ impl<T> Default for Node<T> {
         Node {
             literals: BTreeMap::new(),
             param: None,
+            suffixed: BTreeMap::new(),
             fold: None,
             methods: BTreeMap::new(),
         }
@@ -298,12 +302,22 @@ impl<T: Mergeable> Node<T> {
         let here: u64 = self.methods.values().map(Mergeable::requests).sum();
         here + self.literals.values().map(Node::requests).sum::<u64>()
             + self.param.as_ref().map_or(0, |p| p.node.requests())
+            + self
+                .suffixed
+                .values()
+                .map(|p| p.node.requests())
+                .sum::<u64>()
     }
 
     /// Nodes in this subtree, itself included.
     pub fn count(&self) -> usize {
         1 + self.literals.values().map(Node::count).sum::<usize>()
             + self.param.as_ref().map_or(0, |p| p.node.count())
+            + self
+                .suffixed
+                .values()
+                .map(|p| p.node.count())
+                .sum::<usize>()
     }
 
     /// Merges another subtree (same position) into this one.
@@ -315,6 +329,14 @@ impl<T: Mergeable> Node<T> {
             match &mut self.param {
                 Some(mine) => mine.merge(*p, hints, path),
                 None => self.param = Some(p),
+            }
+        }
+        for (ext, p) in other.suffixed {
+            match self.suffixed.get_mut(&ext) {
+                Some(mine) => mine.merge(p, hints, path),
+                None => {
+                    self.suffixed.insert(ext, p);
+                }
             }
         }
         for (k, child) in other.literals {
@@ -356,8 +378,7 @@ impl<T: Mergeable> Node<T> {
                 > max
         {
             self.fold_words(Fold::Cap, hints, trail);
-            let text: Vec<&str> = shown.iter().map(String::as_str).collect();
-            capped.push(shown_text(&text));
+            capped.push(shown_text(shown, &[]));
         }
         for (k, child) in self.literals.iter_mut() {
             trail.push(Seg::Literal(k.clone()));
@@ -369,6 +390,13 @@ impl<T: Mergeable> Node<T> {
         if let Some(p) = self.param.as_mut() {
             trail.push(Seg::Param);
             shown.push("{}".into());
+            p.node.fold_over_cap(max, hints, trail, shown, capped);
+            shown.pop();
+            trail.pop();
+        }
+        for (ext, p) in self.suffixed.iter_mut() {
+            trail.push(Seg::Param);
+            shown.push(format!("{{}}{ext}"));
             p.node.fold_over_cap(max, hints, trail, shown, capped);
             shown.pop();
             trail.pop();
@@ -440,11 +468,21 @@ pub fn split_path(path: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-fn shown_text(path: &[&str]) -> String {
+/// A tree position as reports show it: `path` with `{}` for parameters, and `exts` the
+/// extensions of the suffixed ones, by index.
+fn shown_text<S: AsRef<str>>(path: &[S], exts: &[(usize, &str)]) -> String {
     if path.is_empty() {
         return "/".into();
     }
-    path.iter().map(|p| format!("/{p}")).collect()
+    let mut s = String::new();
+    for (i, p) in path.iter().enumerate() {
+        s.push('/');
+        s.push_str(p.as_ref());
+        if let Some((_, ext)) = exts.iter().find(|(at, _)| *at == i) {
+            s.push_str(ext);
+        }
+    }
+    s
 }
 
 impl<T: Mergeable> Tree<T> {
@@ -456,8 +494,10 @@ impl<T: Mergeable> Tree<T> {
             self.dirty = false;
         }
         // Segments already walked are overwritten with `{}` where they went to a
-        // parameter: `segs[..i]` is then the position as shown in reports.
+        // parameter (and their extension noted in `exts`): `segs[..i]` is then the
+        // position as shown in reports.
         let mut segs: Vec<&str> = split_path(path).collect();
+        let mut exts: Vec<(usize, &str)> = Vec::new();
         // The trail (owned segments) is only needed to match hints: without hints it stays
         // empty, and every request is spared an allocation per segment.
         let track = !hints.is_empty();
@@ -470,8 +510,35 @@ impl<T: Mergeable> Tree<T> {
             let hint = forced_param(hints, &trail);
             let rest = at_depth_limit || matches!(hint, Some(HintSeg::Rest(_)));
             let shape = segment::classify(seg);
+            let keep = protected(hints, &trail, seg);
+            // An id with a format extension (`42.json`) goes to the parameter child for
+            // that extension, whatever the words at this position do: a `{name}` hint
+            // (`/users/{id}`, from a spec) names the parameter without the extension.
+            let suffixed = if keep || rest || shape.is_identifier() {
+                None
+            } else {
+                segment::split_extension(seg)
+            };
+            if let Some((shape, ext)) = suffixed {
+                if !node.suffixed.contains_key(ext) {
+                    self.nodes += 1;
+                    node.suffixed.insert(ext.to_string(), Param::default());
+                }
+                let Some(param) = node.suffixed.get_mut(ext) else {
+                    break; // inserted just above
+                };
+                param.record(&seg[..seg.len() - ext.len()], shape, 1);
+                segs[i] = "{}";
+                exts.push((i, ext));
+                i += 1;
+                if track {
+                    trail.push(Seg::Param);
+                }
+                node = &mut param.node;
+                continue;
+            }
             // A literal a hint names stays literal; then hints, shapes and folds decide.
-            let to_param = !protected(hints, &trail, seg)
+            let to_param = !keep
                 && (rest
                     || hint.is_some()
                     || shape.is_identifier()
@@ -481,7 +548,7 @@ impl<T: Mergeable> Tree<T> {
             if to_param {
                 if hint.is_some() && node.fold.is_none() {
                     node.fold_words(Fold::Hint, hints, &mut trail);
-                    self.folds.push((shown_text(&segs[..i]), Fold::Hint));
+                    self.folds.push((shown_text(&segs[..i], &exts), Fold::Hint));
                     self.dirty = true;
                 }
                 if node.param.is_none() {
@@ -519,7 +586,7 @@ impl<T: Mergeable> Tree<T> {
                 if (budget_hit || cap_hit) && foldable(hints, &trail, seg) {
                     let why = if cap_hit { Fold::Cap } else { Fold::Budget };
                     node.fold_words(why, hints, &mut trail);
-                    self.folds.push((shown_text(&segs[..i]), why));
+                    self.folds.push((shown_text(&segs[..i], &exts), why));
                     self.dirty = true;
                     continue; // now folded: the segment goes to the parameter
                 }
@@ -578,7 +645,8 @@ impl<T: Mergeable> Tree<T> {
                     trail.pop();
                 }
             }
-            if let Some(p) = node.param.as_mut() {
+            let params = node.param.as_deref_mut().into_iter();
+            for p in params.chain(node.suffixed.values_mut()) {
                 trail.push(Seg::Param);
                 walk(&mut p.node, hints, trail);
                 trail.pop();
@@ -615,6 +683,9 @@ pub struct ParamEvidence {
     /// Why words were folded into it, if they were.
     pub fold: Option<Fold>,
     pub rest: bool,
+    /// The format extension its values carry, with the dot (`.json` in `/users/{id}.json`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suffix: Option<String>,
     /// How sure the templating is that this position is a parameter, 0..=1.
     pub confidence: f64,
 }
@@ -639,6 +710,7 @@ impl<T> Template<T> {
                     s.push('{');
                     s.push_str(&p.name);
                     s.push('}');
+                    s.push_str(p.suffix.as_deref().unwrap_or_default());
                 }
             }
         }
@@ -668,6 +740,10 @@ fn signature<T: Mergeable>(n: &Node<T>) -> String {
     s.push('|');
     if n.param.is_some() {
         s.push('p');
+    }
+    for ext in n.suffixed.keys() {
+        s.push('p');
+        s.push_str(ext);
     }
     for k in n.literals.keys() {
         s.push('/');
@@ -784,56 +860,75 @@ fn walk_templates<T: Mergeable>(
         } else {
             node.fold
         };
-        let shape = p
-            .shapes
-            .iter()
-            .max_by_key(|(s, n)| (**n, std::cmp::Reverse(**s)))
-            .map(|(s, _)| *s)
-            .unwrap_or(Shape::Word);
-        let previous = segs.iter().rev().find_map(|s| match s {
-            TemplateSeg::Literal(l) => Some(l.as_str()),
-            TemplateSeg::Param(_) => None,
-        });
-        let previous = match segs.last() {
-            Some(TemplateSeg::Literal(_)) => previous,
-            _ => None,
-        };
-        let mut name = p.name.clone().unwrap_or_else(|| {
-            if p.rest {
-                "path".into()
-            } else {
-                segment::param_name(previous, shape)
-            }
-        });
-        let taken = |n: &str| {
-            segs.iter()
-                .any(|s| matches!(s, TemplateSeg::Param(q) if q.name == n))
-        };
-        if taken(&name) {
-            let base = name.clone();
-            let mut k = 2;
-            while taken(&name) {
-                name = format!("{base}{k}");
-                k += 1;
-            }
-        }
-        let evidence = ParamEvidence {
-            name,
-            shape,
-            shapes: p.shapes.clone(),
-            distinct: p.values.distinct(),
-            distinct_exact: p.values.is_exact(),
-            examples: p.examples.values().map(str::to_string).collect(),
-            fold,
-            rest: p.rest,
-            confidence: confidence(p, shape, fold),
-        };
-        trail.push(Seg::Param);
-        segs.push(TemplateSeg::Param(evidence));
-        walk_templates(&p.node, hints, limits, trail, segs, out);
-        segs.pop();
-        trail.pop();
+        walk_param(p, fold, None, hints, limits, trail, segs, out);
     }
+    for (ext, p) in &node.suffixed {
+        walk_param(p, None, Some(ext), hints, limits, trail, segs, out);
+    }
+}
+
+/// Walks a parameter child: its evidence as a template segment, then its subtree.
+#[allow(clippy::too_many_arguments)]
+fn walk_param<T: Mergeable>(
+    p: &Param<T>,
+    fold: Option<Fold>,
+    suffix: Option<&String>,
+    hints: &[Hint],
+    limits: &Limits,
+    trail: &mut Vec<Seg>,
+    segs: &mut Vec<TemplateSeg>,
+    out: &mut Vec<Template<T>>,
+) {
+    let shape = p
+        .shapes
+        .iter()
+        .max_by_key(|(s, n)| (**n, std::cmp::Reverse(**s)))
+        .map(|(s, _)| *s)
+        .unwrap_or(Shape::Word);
+    let previous = segs.iter().rev().find_map(|s| match s {
+        TemplateSeg::Literal(l) => Some(l.as_str()),
+        TemplateSeg::Param(_) => None,
+    });
+    let previous = match segs.last() {
+        Some(TemplateSeg::Literal(_)) => previous,
+        _ => None,
+    };
+    let mut name = p.name.clone().unwrap_or_else(|| {
+        if p.rest {
+            "path".into()
+        } else {
+            segment::param_name(previous, shape)
+        }
+    });
+    let taken = |n: &str| {
+        segs.iter()
+            .any(|s| matches!(s, TemplateSeg::Param(q) if q.name == n))
+    };
+    if taken(&name) {
+        let base = name.clone();
+        let mut k = 2;
+        while taken(&name) {
+            name = format!("{base}{k}");
+            k += 1;
+        }
+    }
+    let evidence = ParamEvidence {
+        name,
+        shape,
+        shapes: p.shapes.clone(),
+        distinct: p.values.distinct(),
+        distinct_exact: p.values.is_exact(),
+        examples: p.examples.values().map(str::to_string).collect(),
+        fold,
+        rest: p.rest,
+        suffix: suffix.cloned(),
+        confidence: confidence(p, shape, fold),
+    };
+    trail.push(Seg::Param);
+    segs.push(TemplateSeg::Param(evidence));
+    walk_templates(&p.node, hints, limits, trail, segs, out);
+    segs.pop();
+    trail.pop();
 }
 
 #[cfg(test)]
@@ -897,6 +992,70 @@ mod tests {
                 "DELETE /users/{userId} 1",
                 "GET /users/{userId}/orders/{orderId} 2",
             ]
+        );
+    }
+
+    #[test]
+    fn ids_with_an_extension_are_one_endpoint_per_extension() {
+        let l = Limits::default();
+        let owned: Vec<String> = (100_000..100_040)
+            .map(|i| format!("/api/v1/orders/{i}.json"))
+            .collect();
+        let mut paths: Vec<(&str, &str)> = owned.iter().map(|s| ("GET", s.as_str())).collect();
+        paths.extend([
+            ("GET", "/api/v1/orders/7"),
+            ("GET", "/api/v1/orders/8"),
+            ("GET", "/api/v1/orders/9.xml"),
+            ("GET", "/api/v1/orders/9.json/items"),
+            ("GET", "/api/v1/orders/index.html"),
+            ("GET", "/api/v1.2/orders"),
+        ]);
+        let t = tree(&paths, &[], &l);
+        assert_eq!(
+            list(&t, &[], &l),
+            [
+                "GET /api/v1.2/orders 1",
+                "GET /api/v1/orders/index.html 1",
+                "GET /api/v1/orders/{orderId} 2",
+                "GET /api/v1/orders/{orderId}.json 40",
+                "GET /api/v1/orders/{orderId}.json/items 1",
+                "GET /api/v1/orders/{orderId}.xml 1",
+            ]
+        );
+        let e = t.templates(&[], &l);
+        let p = e[3]
+            .params()
+            .next()
+            .cloned()
+            .unwrap_or_else(|| panic!("no param"));
+        assert_eq!(
+            (p.shape, p.suffix.as_deref(), p.distinct),
+            (Shape::Int, Some(".json"), 41)
+        );
+        assert_eq!(t.nodes, t.root.count());
+        // Merged halves give the same tree, and a folded position still keeps ids with
+        // an extension apart.
+        let (a, b) = paths.split_at(20);
+        let mut ta = tree(a, &[], &l);
+        ta.merge(tree(b, &[], &l), &[], &l);
+        assert_eq!(ta.root, t.root);
+        let small = Limits {
+            max_literals: 2,
+            ..Limits::default()
+        };
+        let t = tree(
+            &[
+                ("GET", "/f/alpha"),
+                ("GET", "/f/beta"),
+                ("GET", "/f/gamma"),
+                ("GET", "/f/12.json"),
+            ],
+            &[],
+            &small,
+        );
+        assert_eq!(
+            list(&t, &[], &small),
+            ["GET /f/{fId}.json 1", "GET /f/{f} 3"]
         );
     }
 
@@ -1050,6 +1209,25 @@ mod tests {
         assert!(Hint::parse("files/x").is_err());
         assert!(Hint::parse("/files/{a*}/x").is_err());
         assert!(Hint::parse("/files/x{a}").is_err());
+    }
+
+    #[test]
+    fn a_parameter_hint_does_not_take_ids_with_an_extension() {
+        let l = Limits::default();
+        let hints = parse_hints("/users/{id}\n").unwrap_or_default();
+        let t = tree(
+            &[
+                ("GET", "/users/42.json"),
+                ("GET", "/users/alice"),
+                ("GET", "/users/43"),
+            ],
+            &hints,
+            &l,
+        );
+        assert_eq!(
+            list(&t, &hints, &l),
+            ["GET /users/{id} 2", "GET /users/{userId}.json 1"]
+        );
     }
 
     #[test]

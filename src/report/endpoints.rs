@@ -23,6 +23,9 @@ pub struct ParamView {
     pub examples: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub folded: Option<&'static str>,
+    /// The format extension its values carry (`.json` in `/users/{userId}.json`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suffix: Option<String>,
     pub confidence: f64,
 }
 
@@ -85,6 +88,7 @@ fn param_view(p: &ParamEvidence) -> ParamView {
         distinct_exact: p.distinct_exact,
         examples: p.examples.clone(),
         folded: p.fold.map(|f| f.as_str()),
+        suffix: p.suffix.clone(),
         confidence: (p.confidence * 100.0).round() / 100.0,
     }
 }

@@ -83,6 +83,10 @@ const MIGRATIONS: &[&str] = &[
     // 2: runs merged from other inventories (`specter merge`) name where they came from.
     "ALTER TABLE runs ADD COLUMN origin TEXT;
      CREATE UNIQUE INDEX runs_origin ON runs (origin);",
+    // 3: `nodes.path` may hold `{}.json` segments, parameters with a format extension,
+    // which older versions would misread as literals: nothing to convert, but the
+    // version tells them the inventory is too new for them.
+    "UPDATE nodes SET fold = fold WHERE 1 = 0;",
 ];
 
 /// The schema version this specter writes (the same number as SQLite's).

@@ -160,8 +160,9 @@ struct ParamRow {
     rest: bool,
 }
 
-/// Escapes a literal segment for the `path` column (`{}` marks parameters). NUL, which
-/// PostgreSQL text cannot hold, is escaped too.
+/// Escapes a literal segment for the `path` column (`{}` marks parameters, `{}.json` a
+/// parameter with a format extension). NUL, which PostgreSQL text cannot hold, is
+/// escaped too.
 fn escape(seg: &str) -> String {
     seg.replace('%', "%25")
         .replace('{', "%7B")
@@ -195,12 +196,22 @@ type Pending<'a> = (
     Option<&'a Param<EndpointStats>>,
 );
 
-/// Finds or creates the node a `path` column names (`{}` segments are parameters).
+/// Finds or creates the parameter child of `node` for a format extension (`.json` of a
+/// `{}.json` segment; empty for `{}`).
+fn param_of<'t>(node: &'t mut Node<EndpointStats>, ext: &str) -> &'t mut Param<EndpointStats> {
+    match ext {
+        "" => node.param.get_or_insert_with(Default::default),
+        ext => node.suffixed.entry(unescape(ext)).or_default(),
+    }
+}
+
+/// Finds or creates the node a `path` column names.
 fn node_at<'t>(tree: &'t mut Tree<EndpointStats>, path: &str) -> &'t mut Node<EndpointStats> {
     let mut node = &mut tree.root;
     for s in path.split('/').filter(|s| !s.is_empty()) {
-        node = if s == "{}" {
-            &mut node.param.get_or_insert_with(Default::default).node
+        // Escaped literals never start with `{`.
+        node = if let Some(ext) = s.strip_prefix("{}") {
+            &mut param_of(node, ext).node
         } else {
             node.literals.entry(unescape(s)).or_default()
         };
@@ -208,14 +219,14 @@ fn node_at<'t>(tree: &'t mut Tree<EndpointStats>, path: &str) -> &'t mut Node<En
     node
 }
 
-/// The parameter a `path` column ending in `/{}` names.
+/// The parameter a `path` column ending in `/{}` or `/{}.ext` names.
 fn param_at<'t>(
     tree: &'t mut Tree<EndpointStats>,
     path: &str,
 ) -> Option<&'t mut Param<EndpointStats>> {
-    let parent = path.strip_suffix("/{}")?;
-    let node = node_at(tree, parent);
-    Some(node.param.get_or_insert_with(Default::default))
+    let (parent, last) = path.rsplit_once('/')?;
+    let ext = last.strip_prefix("{}")?;
+    Some(param_of(node_at(tree, parent), ext))
 }
 
 /// A row that could not be read back: which, and why.
@@ -277,6 +288,9 @@ impl Rows {
                 if let Some(p) = &node.param {
                     stack.push((format!("{base}/{{}}"), &p.node, Some(p)));
                 }
+                for (ext, p) in &node.suffixed {
+                    stack.push((format!("{base}/{{}}{}", escape(ext)), &p.node, Some(p)));
+                }
             }
         }
         for s in inv.tls.values() {
@@ -332,7 +346,7 @@ impl Rows {
                 let Some(p) = param_at(tree, path) else {
                     return Err(damaged(
                         format!("nodes {host} {path}"),
-                        "a parameter row whose path does not end in /{}".into(),
+                        "a parameter row whose path does not end in /{} or /{}.ext".into(),
                     ));
                 };
                 p.node.fold = fold;
@@ -406,6 +420,40 @@ fn changed<K: Ord + Clone, V: PartialEq + Clone>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parameters_with_an_extension_come_back() {
+        use crate::infer::template::Limits;
+        let mut inv = Inventory::default();
+        let tree = inv.hosts.entry("api.example.com".into()).or_default();
+        let l = Limits::default();
+        for p in [
+            "/orders/1.json",
+            "/orders/2.json",
+            "/orders/3",
+            "/orders/4.xml/items",
+        ] {
+            tree.insert(p, "GET", &[], &l).requests += 1;
+        }
+        let rows = Rows::encode(&inv, &[]);
+        let paths: Vec<&str> = rows.nodes.keys().map(|(_, p)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/",
+                "/orders",
+                "/orders/{}",
+                "/orders/{}.json",
+                "/orders/{}.xml",
+                "/orders/{}.xml/items"
+            ]
+        );
+        let back = rows
+            .decode()
+            .unwrap_or_else(|d| panic!("{}: {}", d.what, d.why));
+        assert_eq!(back.hosts, inv.hosts);
+        assert_eq!(Rows::encode(&back, &[]), rows);
+    }
 
     #[test]
     fn segments_escape_and_come_back() {
