@@ -479,7 +479,7 @@ fn run_inputs(
     paths: &[PathBuf],
     base: Config,
     args: &PipelineArgs,
-    sink: &mut dyn FnMut(Exchange) -> io::Result<()>,
+    sink: &mut dyn FnMut(&Exchange) -> io::Result<()>,
 ) -> anyhow::Result<Batch> {
     let config = args.config(base)?;
     let threads = args.threads();
@@ -518,7 +518,7 @@ fn run_inputs(
         if let Some(bar) = &bar {
             bar.set_message(name.clone());
         }
-        let mut each = |ex: Exchange| {
+        let mut each = |ex: &Exchange| {
             if sink_error.is_none() {
                 if let Err(e) = sink(ex) {
                     sink_error = Some(e);
@@ -596,7 +596,7 @@ fn exchanges(
         },
         ..Config::default()
     };
-    let batch = run_inputs(paths, config, pipeline, &mut |ex| writer.write(&ex))?;
+    let batch = run_inputs(paths, config, pipeline, &mut |ex| writer.write(ex))?;
     writer.flush()?;
     if show_stats {
         let mut err = io::stderr().lock();
@@ -635,7 +635,7 @@ fn analyze(
         eprintln!("specter: {e}");
     }
     let batch = run_inputs(paths, analysis_pipeline(), pipeline, &mut |ex| {
-        analysis.observe(&ex);
+        analysis.observe(ex);
         Ok(())
     })?;
     let write_started = std::time::Instant::now();
@@ -876,7 +876,7 @@ fn ci(paths: &[PathBuf], pipeline: &PipelineArgs, args: &ReportArgs) -> anyhow::
     let mut inv = Inventory::default();
     let mut observed = Observed::default();
     let batch = run_inputs(paths, analysis_pipeline(), pipeline, &mut |ex| {
-        inv.observe(&ex, &config, &mut observed);
+        inv.observe(ex, &config, &mut observed);
         Ok(())
     })?;
     let traffic = Traffic::of_run(&batch.stats, &observed);

@@ -508,8 +508,12 @@ fn saved_in_batches(db: &str) {
         },
         ..Default::default()
     };
-    let (stats, result) =
-        specter::pipeline::run_capture(file, config, &mut |ex| exchanges.push(ex), &mut |_| {});
+    let (stats, result) = specter::pipeline::run_capture(
+        file,
+        config,
+        &mut |ex| exchanges.push(ex.clone()),
+        &mut |_| {},
+    );
     assert!(result.is_ok());
     let third = exchanges.len() / 3 + 1;
     let mut known = 0;
@@ -590,7 +594,7 @@ fn a_save_after_the_connection_was_lost_reconnects_and_keeps_the_batch() {
         ..Default::default()
     };
     let (stats, result) =
-        specter::pipeline::run_capture(file, config, &mut |ex| analysis.observe(&ex), &mut |_| {});
+        specter::pipeline::run_capture(file, config, &mut |ex| analysis.observe(ex), &mut |_| {});
     assert!(result.is_ok());
     // The server drops every connection to this database, as on a restart.
     let mut admin = ::postgres::Client::connect(&pg.url("postgres"), ::postgres::NoTls)

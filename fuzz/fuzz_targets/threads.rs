@@ -17,7 +17,7 @@ fn run(data: &[u8], threads: usize) -> (Vec<Exchange>, String, bool) {
         Config::default(),
         None,
         threads,
-        &mut |ex| out.push(ex),
+        &mut |ex| out.push(ex.clone()),
         &mut |_| {},
     );
     (out, stats.to_string(), result.is_ok())
@@ -27,18 +27,18 @@ fn run(data: &[u8], threads: usize) -> (Vec<Exchange>, String, bool) {
 fn live(
     data: &[u8],
     every: usize,
-    mut packet: impl FnMut(&Packet<'_>, &mut dyn FnMut(Exchange)),
-    mut tick: impl FnMut(&mut dyn FnMut(Exchange)),
+    mut packet: impl FnMut(&Packet<'_>, &mut dyn FnMut(&Exchange)),
+    mut tick: impl FnMut(&mut dyn FnMut(&Exchange)),
 ) -> Vec<Exchange> {
     let mut out = Vec::new();
     let mut n = 0;
     let _ = read_capture(
         data,
         |p| {
-            packet(p, &mut |ex| out.push(ex));
+            packet(p, &mut |ex| out.push(ex.clone()));
             n += 1;
             if n % every == 0 {
-                tick(&mut |ex| out.push(ex));
+                tick(&mut |ex| out.push(ex.clone()));
             }
         },
         |_| {},
@@ -55,7 +55,7 @@ fuzz_target!(|data: &[u8]| {
     let every = data.first().map_or(1, |b| usize::from(*b % 64) + 1);
     let mut analyzer = Analyzer::new(Config::default());
     let mut want = live(data, every, |p, sink| analyzer.packet(p, sink), |_| {});
-    analyzer.finish(&mut |ex| want.push(ex));
+    analyzer.finish(&mut |ex| want.push(ex.clone()));
     let Ok(mut engine) = Engine::new(Config::default(), None, 3) else {
         return;
     };
@@ -68,7 +68,7 @@ fuzz_target!(|data: &[u8]| {
             |sink| engine.borrow_mut().tick(sink),
         )
     };
-    engine.finish(&mut |ex| got.push(ex));
+    engine.finish(&mut |ex| got.push(ex.clone()));
     assert!(want == got, "an analyzer and an engine differ");
     assert_eq!(analyzer.stats().to_string(), engine.stats().to_string());
 });

@@ -277,8 +277,13 @@ pub fn parse_head(raw: Vec<u8>, kind: StartKind) -> Option<(Head, bool)> {
     let block_start = line_end + 1;
     let (headers, lenient) = parse_fields(&raw, block_start);
     let mut raw = raw;
-    // RFC 9110 section 5.5: NUL in a field value is replaced with SP.
-    for (_, (v0, v1)) in &headers {
+    // RFC 9110 section 5.5: NUL in a field value is replaced with SP. Heads almost never
+    // hold one, so one vectorised search of the block comes first (a byte loop over every
+    // value took 4 % of `analyze`'s instructions on HTTP/1 traffic).
+    let has_nul = raw
+        .get(block_start..)
+        .is_some_and(|block| memchr::memchr(0, block).is_some());
+    for (_, (v0, v1)) in headers.iter().filter(|_| has_nul) {
         for b in &mut raw[*v0 as usize..*v1 as usize] {
             if *b == 0 {
                 *b = b' ';
@@ -419,6 +424,17 @@ mod tests {
         assert!(lenient);
         assert_eq!(h.status(), Some(200));
         assert_eq!(h.header("host"), Some(&b"h"[..]));
+    }
+
+    #[test]
+    fn nul_in_a_field_value_becomes_a_space_and_only_there() {
+        let raw = b"GET /a HTTP/1.1\r\nX-A: a\0b\r\nHost: h\r\n\r\n".to_vec();
+        let (h, _) = parse_head(raw, StartKind::Request).expect("head");
+        assert_eq!(h.header("x-a"), Some(&b"a b"[..]));
+        assert_eq!(h.header("host"), Some(&b"h"[..]));
+        let raw = b"GET /a HTTP/1.1\r\nX-A: ab\r\n\r\n".to_vec();
+        let (h, _) = parse_head(raw, StartKind::Request).expect("head");
+        assert_eq!(h.header("x-a"), Some(&b"ab"[..]));
     }
 
     #[test]

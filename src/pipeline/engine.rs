@@ -49,18 +49,18 @@ impl Engine {
     ) -> std::io::Result<Engine> {
         let n = shards.max(1);
         let (report_tx, reports) = mpsc::sync_channel(n * (QUEUED_BATCHES + 2));
-        let (dispatch, workers) = parallel::spawn_workers(&config, keylog, n, &report_tx)?;
+        let (dispatch, workers, returns) = parallel::spawn_workers(&config, keylog, n, &report_tx)?;
         Ok(Engine {
             front: Front::new(config.defrag),
             dispatch: Some(dispatch),
             reports,
             workers,
-            merge: Merge::new(&config, n),
+            merge: Merge::new(&config, returns),
         })
     }
 
     /// Feeds one captured packet; exchanges the shards finished go to `sink`.
-    pub fn packet(&mut self, packet: &Packet<'_>, sink: &mut dyn FnMut(Exchange)) {
+    pub fn packet(&mut self, packet: &Packet<'_>, sink: &mut dyn FnMut(&Exchange)) {
         let Some(dispatch) = self.dispatch.as_mut() else {
             return;
         };
@@ -73,7 +73,7 @@ impl Engine {
 
     /// Sends every shard what it has so far and asks for its counters; takes whatever
     /// the shards reported. Call it regularly (a sensor does, every second).
-    pub fn tick(&mut self, sink: &mut dyn FnMut(Exchange)) {
+    pub fn tick(&mut self, sink: &mut dyn FnMut(&Exchange)) {
         if let Some(d) = self.dispatch.as_mut() {
             d.flush(self.front.next_at(), true);
         }
@@ -83,7 +83,7 @@ impl Engine {
     /// Asks every shard to close the least recently active `1/fraction` of its flows
     /// (a live sensor over its budget); each counts as evicted and shed, in the counters
     /// of the next tick.
-    pub fn shed(&mut self, fraction: usize, sink: &mut dyn FnMut(Exchange)) {
+    pub fn shed(&mut self, fraction: usize, sink: &mut dyn FnMut(&Exchange)) {
         if let Some(d) = self.dispatch.as_mut() {
             // Shedding is a step of its own, after every step so far.
             d.shed(self.front.next_at(), fraction, self.front.now());
@@ -119,7 +119,7 @@ impl Engine {
 
     /// Ends the input: every shard closes its flows; every exchange is released; the
     /// worker threads end.
-    pub fn finish(&mut self, sink: &mut dyn FnMut(Exchange)) {
+    pub fn finish(&mut self, sink: &mut dyn FnMut(&Exchange)) {
         let Some(mut dispatch) = self.dispatch.take() else {
             return;
         };
@@ -137,7 +137,7 @@ impl Engine {
     }
 
     /// Takes every report waiting, without blocking.
-    fn drain(&mut self, sink: &mut dyn FnMut(Exchange)) {
+    fn drain(&mut self, sink: &mut dyn FnMut(&Exchange)) {
         while let Ok(report) = self.reports.try_recv() {
             self.merge.take(report, sink);
         }
@@ -163,13 +163,13 @@ mod tests {
     /// Every exchange of a capture through `feed`, which gets each packet and the sink.
     fn exchanges_of(
         file: &Path,
-        mut feed: impl FnMut(&Packet<'_>, &mut dyn FnMut(Exchange)),
+        mut feed: impl FnMut(&Packet<'_>, &mut dyn FnMut(&Exchange)),
     ) -> Vec<Exchange> {
         let mut out = Vec::new();
         let data = std::fs::read(file).expect("capture");
         let result = crate::source::read_capture(
             &data[..],
-            |p| feed(p, &mut |ex| out.push(ex)),
+            |p| feed(p, &mut |ex| out.push(ex.clone())),
             |_| {},
             &mut |_| {},
         );
@@ -185,7 +185,7 @@ mod tests {
             let config = Config::default();
             let mut one = Analyzer::new(config);
             let mut want = exchanges_of(&file, |p, sink| one.packet(p, sink));
-            one.finish(&mut |ex| want.push(ex));
+            one.finish(&mut |ex| want.push(ex.clone()));
             assert!(!want.is_empty(), "{name}");
             for shards in [1, 3] {
                 let mut engine = Engine::new(config, None, shards).expect("threads");
@@ -198,7 +198,7 @@ mod tests {
                         engine.tick(sink);
                     }
                 });
-                engine.finish(&mut |ex| got.push(ex));
+                engine.finish(&mut |ex| got.push(ex.clone()));
                 assert!(got == want, "{name}: {shards} shards");
                 assert_eq!(engine.stats().exchanges, one.stats().exchanges, "{name}");
                 assert_eq!(engine.open_flows(), 0, "{name}");

@@ -45,7 +45,7 @@ impl Live {
     }
 
     /// Feeds one captured packet; finished exchanges go to `sink`.
-    pub fn packet(&mut self, packet: &Packet<'_>, sink: &mut dyn FnMut(Exchange)) {
+    pub fn packet(&mut self, packet: &Packet<'_>, sink: &mut dyn FnMut(&Exchange)) {
         match &mut self.inner {
             Inner::One(a) => a.packet(packet, sink),
             Inner::Sharded(e) => e.packet(packet, sink),
@@ -63,7 +63,7 @@ impl Live {
 
     /// Brings the counters up to date and takes what the threads finished; call it about
     /// once a second.
-    pub fn tick(&mut self, sink: &mut dyn FnMut(Exchange)) {
+    pub fn tick(&mut self, sink: &mut dyn FnMut(&Exchange)) {
         if let Inner::Sharded(e) = &mut self.inner {
             e.tick(sink);
         }
@@ -89,7 +89,7 @@ impl Live {
 
     /// Closes the least recently active `1/fraction` of the flows (over the memory
     /// budget); what they held goes to `sink`.
-    pub fn shed(&mut self, fraction: usize, sink: &mut dyn FnMut(Exchange)) {
+    pub fn shed(&mut self, fraction: usize, sink: &mut dyn FnMut(&Exchange)) {
         match &mut self.inner {
             Inner::One(a) => {
                 a.shed(fraction, sink);
@@ -115,7 +115,7 @@ impl Live {
     }
 
     /// Ends the input: closes every flow and releases every exchange.
-    pub fn finish(&mut self, sink: &mut dyn FnMut(Exchange)) {
+    pub fn finish(&mut self, sink: &mut dyn FnMut(&Exchange)) {
         match &mut self.inner {
             Inner::One(a) => a.finish(sink),
             Inner::Sharded(e) => e.finish(sink),

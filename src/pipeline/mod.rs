@@ -179,7 +179,7 @@ impl Analyzer {
     }
 
     /// Feeds one captured packet; finished exchanges go to `sink` in order.
-    pub fn packet(&mut self, packet: &Packet<'_>, sink: &mut dyn FnMut(Exchange)) {
+    pub fn packet(&mut self, packet: &Packet<'_>, sink: &mut dyn FnMut(&Exchange)) {
         let shard = &mut self.shard;
         self.front
             .packet(packet, &mut |at, step| shard.step(at, step));
@@ -200,7 +200,7 @@ impl Analyzer {
     /// Closes the least recently active `1/fraction` of the flows to give memory back
     /// (a live sensor over its budget); what they held is released as exchanges, and
     /// each counts as evicted and shed. Returns how many flows were closed.
-    pub fn shed(&mut self, fraction: usize, sink: &mut dyn FnMut(Exchange)) -> usize {
+    pub fn shed(&mut self, fraction: usize, sink: &mut dyn FnMut(&Exchange)) -> usize {
         // Shedding is a step of its own, after every step so far.
         let at = self.front.next_at();
         let closed = self.shard.shed(at, fraction, self.front.now());
@@ -214,21 +214,21 @@ impl Analyzer {
     }
 
     /// Ends the input: closes every flow and releases every exchange.
-    pub fn finish(&mut self, sink: &mut dyn FnMut(Exchange)) {
+    pub fn finish(&mut self, sink: &mut dyn FnMut(&Exchange)) {
         let Analyzer { shard, reorder, .. } = self;
         // Flows close a chunk at a time, each chunk's exchanges released before the next:
         // a hundred thousand flows closed at once would hold all theirs together.
         shard.finish(&mut |finished, low_water| {
             reorder.extend(finished.drain(..));
-            reorder.release(Some(low_water), sink);
+            reorder.release(Some(low_water), &mut |ex| sink(&ex));
         });
         self.release(sink, true);
     }
 
-    fn release(&mut self, sink: &mut dyn FnMut(Exchange), all: bool) {
+    fn release(&mut self, sink: &mut dyn FnMut(&Exchange), all: bool) {
         self.shard.take_finished(&mut self.reorder);
         let low_water = (!all).then(|| self.shard.low_water(self.front.next_at()));
-        self.reorder.release(low_water, sink);
+        self.reorder.release(low_water, &mut |ex| sink(&ex));
     }
 
     /// Counters so far, the flow table's included.
@@ -246,7 +246,7 @@ impl Analyzer {
 pub fn run_capture<R: std::io::Read + Send>(
     reader: R,
     config: Config,
-    sink: &mut dyn FnMut(Exchange),
+    sink: &mut dyn FnMut(&Exchange),
     on_progress: &mut dyn FnMut(u64),
 ) -> (Stats, Result<(), crate::source::CaptureError>) {
     run_capture_with_keys(reader, config, None, 1, sink, on_progress)
@@ -261,7 +261,7 @@ pub fn run_capture_with_keys<R: std::io::Read + Send>(
     config: Config,
     keylog: Option<Arc<KeyLog>>,
     threads: usize,
-    sink: &mut dyn FnMut(Exchange),
+    sink: &mut dyn FnMut(&Exchange),
     on_progress: &mut dyn FnMut(u64),
 ) -> (Stats, Result<(), crate::source::CaptureError>) {
     let (mut stats, result) = if threads > 1 {

@@ -14,10 +14,10 @@ use std::collections::BinaryHeap;
 
 use crate::exchange::{Exchange, Order};
 
-/// A held exchange behind a pointer, with its order and the bytes it holds beside it: the
-/// heap moves an entry at every level it sifts through, and an exchange is some 500 bytes,
-/// while the merger of `--threads` holds thousands at a time.
-struct Ordered(Order, usize, Box<Exchange>);
+/// A held exchange behind a pointer, with its order, the bytes it holds and the producer
+/// it came from beside it: the heap moves an entry at every level it sifts through, and an
+/// exchange is some 500 bytes, while the merger of `--threads` holds thousands at a time.
+struct Ordered(Order, usize, usize, Box<Exchange>);
 
 impl PartialEq for Ordered {
     fn eq(&self, other: &Self) -> bool {
@@ -73,8 +73,18 @@ impl Reorder {
     /// none (`max` 0: a sensor, whose inventory does not depend on the order) does not
     /// order: everything goes out, and nothing counts as early.
     pub fn release(&mut self, low_water: Option<Order>, sink: &mut dyn FnMut(Exchange)) {
+        self.release_from(low_water, &mut |_, ex| sink(ex));
+    }
+
+    /// [`Reorder::release`], giving `sink` each exchange with the producer it was added
+    /// from ([`Reorder::add`]).
+    pub fn release_from(
+        &mut self,
+        low_water: Option<Order>,
+        sink: &mut dyn FnMut(usize, Exchange),
+    ) {
         let low_water = low_water.filter(|_| self.max > 0);
-        while let Some(Reverse(Ordered(top, _, _))) = self.held.peek() {
+        while let Some(Reverse(Ordered(top, _, _, _))) = self.held.peek() {
             let due = low_water.is_none_or(|lw| *top < lw);
             if !due {
                 if self.held.len() <= self.max && self.bytes <= self.max_bytes {
@@ -82,22 +92,29 @@ impl Reorder {
                 }
                 self.released_early += 1;
             }
-            if let Some(Reverse(Ordered(_, bytes, ex))) = self.held.pop() {
+            if let Some(Reverse(Ordered(_, bytes, source, ex))) = self.held.pop() {
                 self.bytes -= bytes;
-                sink(*ex);
+                sink(source, *ex);
             }
+        }
+    }
+
+    /// Adds exchanges finished by producer `source` (a shard), which
+    /// [`Reorder::release_from`] gives back with each.
+    pub fn add(&mut self, source: usize, exchanges: impl IntoIterator<Item = Exchange>) {
+        for ex in exchanges {
+            let bytes = ex.heap_bytes();
+            self.bytes += bytes;
+            self.held
+                .push(Reverse(Ordered(ex.order, bytes, source, Box::new(ex))));
         }
     }
 }
 
 impl Extend<Exchange> for Reorder {
+    /// Adds exchanges of producer 0.
     fn extend<I: IntoIterator<Item = Exchange>>(&mut self, iter: I) {
-        for ex in iter {
-            let bytes = ex.heap_bytes();
-            self.bytes += bytes;
-            self.held
-                .push(Reverse(Ordered(ex.order, bytes, Box::new(ex))));
-        }
+        self.add(0, iter);
     }
 }
 

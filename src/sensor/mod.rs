@@ -288,7 +288,7 @@ pub fn run(
         for msg in batch.drain(..) {
             match msg {
                 Msg::Captured(Captured::Packet(p)) => {
-                    analyzer.packet(&p.as_packet(), &mut |ex| analysis.observe(&ex));
+                    analyzer.packet(&p.as_packet(), &mut |ex| analysis.observe(ex));
                 }
                 Msg::Captured(Captured::Secrets { kind, data }) => analyzer.secrets(kind, &data),
                 Msg::End { source, error } => {
@@ -323,7 +323,7 @@ pub fn run(
         }
         if now >= next_tick {
             next_tick = now + TICK;
-            analyzer.tick(&mut |ex| analysis.observe(&ex));
+            analyzer.tick(&mut |ex| analysis.observe(ex));
             // Clients append to the key log as they connect.
             if let Err(e) = analyzer.refresh_keys() {
                 tracing::warn!("--keylog: {e}");
@@ -340,7 +340,7 @@ pub fn run(
                 .rss
                 .is_some_and(|rss| rss > opts.max_memory / 100 * SHED_AT_PERCENT)
             {
-                analyzer.shed(SHED_FRACTION, &mut |ex| analysis.observe(&ex));
+                analyzer.shed(SHED_FRACTION, &mut |ex| analysis.observe(ex));
                 tracing::warn!(
                     rss_mib = snap.rss.unwrap_or(0) >> 20,
                     budget_mib = opts.max_memory >> 20,
@@ -355,7 +355,7 @@ pub fn run(
         if now >= next_flush && stop_deadline.is_none() {
             next_flush = now + opts.flush_interval;
             // Every shard's exchanges and counters up to now go into this write.
-            analyzer.tick(&mut |ex| analysis.observe(&ex));
+            analyzer.tick(&mut |ex| analysis.observe(ex));
             let s = totals(&analyzer, source_errors.len());
             match flush(&mut analysis, &opts.command, &inputs, s.since(&flushed)) {
                 Ok(n) => {
@@ -387,7 +387,7 @@ pub fn run(
     let stopped = signals.stop_requested();
     stop.store(true, Ordering::Relaxed);
     queue.close();
-    analyzer.finish(&mut |ex| analysis.observe(&ex));
+    analyzer.finish(&mut |ex| analysis.observe(ex));
     let s = totals(&analyzer, source_errors.len());
     endpoints = flush(&mut analysis, &opts.command, &inputs, s.since(&flushed))?;
     flushes += 1;
