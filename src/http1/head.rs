@@ -4,7 +4,10 @@ passive tools must: real traffic has `GET / HTTP/1.` and bare `OPTIONS`), and th
 fields with httparse, falling back to a tolerant line splitter when httparse refuses them.
 */
 
+use std::sync::LazyLock;
+
 use crate::exchange::{Head, Span, StartLine};
+use memchr::memmem::Finder;
 
 /// Methods we recognise anywhere, even with a malformed request line: RFC 9110, WebDAV
 /// (RFC 4918, 3253, 3648, 3744, 4791, 5323, 5842), PATCH (RFC 5789), SSDP and common
@@ -87,18 +90,19 @@ fn is_tchar(b: u8) -> bool {
 
 /// Position of the first byte after the head (after the empty line), if complete.
 /// Accepts CRLF and bare LF line ends.
+///
+/// Two vectorised substring searches, `\n\r\n` and then `\n\n` before it, instead of
+/// one `memchr` per line: heads have a dozen lines, and this runs for every message.
 pub fn head_end(buf: &[u8]) -> Option<usize> {
-    let mut from = 0;
-    while let Some(i) = memchr::memchr(b'\n', &buf[from..]) {
-        let at = from + i;
-        match buf.get(at + 1) {
-            Some(b'\n') => return Some(at + 2),
-            Some(b'\r') if buf.get(at + 2) == Some(&b'\n') => return Some(at + 3),
-            Some(_) => from = at + 1,
-            None => return None,
-        }
+    static CRLF: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\n\r\n"));
+    static LF: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\n\n"));
+    let crlf = CRLF.find(buf);
+    // A bare-LF empty line counts if its first `\n` comes before the CRLF one's.
+    let before = crlf.map_or(buf, |i| &buf[..i + 1]);
+    match LF.find(before) {
+        Some(j) => Some(j + 2),
+        None => crlf.map(|i| i + 3),
     }
-    None
 }
 
 fn trim_cr(line: &[u8]) -> &[u8] {
@@ -403,6 +407,38 @@ mod tests {
         assert_eq!(parse_status_line(b"HTTP/1.1 20 OK"), None);
         assert_eq!(parse_status_line(b"HTTP/1.1 2000 OK"), None);
         assert_eq!(parse_status_line(b"HTTP/1"), None);
+    }
+
+    /// The line-by-line search `head_end` replaced, as the reference.
+    fn head_end_by_lines(buf: &[u8]) -> Option<usize> {
+        let mut from = 0;
+        while let Some(i) = memchr::memchr(b'\n', &buf[from..]) {
+            let at = from + i;
+            match buf.get(at + 1) {
+                Some(b'\n') => return Some(at + 2),
+                Some(b'\r') if buf.get(at + 2) == Some(&b'\n') => return Some(at + 3),
+                Some(_) => from = at + 1,
+                None => return None,
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn head_end_agrees_with_a_line_by_line_search_on_mixed_line_ends() {
+        // Every buffer of up to 9 bytes over `a`, CR and LF.
+        for len in 0..=9u32 {
+            for mut n in 0..3u32.pow(len) {
+                let buf: Vec<u8> = (0..len)
+                    .map(|_| {
+                        let b = [b'a', b'\r', b'\n'][(n % 3) as usize];
+                        n /= 3;
+                        b
+                    })
+                    .collect();
+                assert_eq!(head_end(&buf), head_end_by_lines(&buf), "{buf:?}");
+            }
+        }
     }
 
     #[test]
