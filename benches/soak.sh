@@ -20,6 +20,8 @@ CAPTURE=${1:-captures/load-wrk.pcap}
 RATE=${2:-${RATE:-200}}
 DURATION=${3:-${DURATION:-600}}
 MAX_MEMORY=${MAX_MEMORY:-256M}
+# More sensor options, e.g. SENSOR_ARGS="--threads 1".
+read -r -a SENSOR_ARGS <<<"${SENSOR_ARGS:-}"
 BIN=${SPECTER_LIVE_BIN:-target/live/release/specter}
 [ -x "$BIN" ] || { echo "build first: cargo build --release --features live --target-dir target/live" >&2; exit 2; }
 
@@ -42,7 +44,8 @@ for pair in "$NS_TX $IF_TX" "$NS_RX $IF_RX"; do
 done
 
 ip netns exec "$NS_RX" "$BIN" sensor -i "$IF_RX" --db "$WORK/soak.db" \
-  --flush-interval 30s --max-memory "$MAX_MEMORY" --log-file "$WORK/sensor.log" 2>"$WORK/sensor.err" &
+  --flush-interval 30s --max-memory "$MAX_MEMORY" --log-file "$WORK/sensor.log" ${SENSOR_ARGS[@]+"${SENSOR_ARGS[@]}"} \
+  2>"$WORK/sensor.err" &
 SENSOR=$!
 sleep 2
 
