@@ -111,164 +111,114 @@ pub struct Stats {
     pub upgrades: u64,
 }
 
-impl Stats {
-    /// Adds another run's counters to these.
-    pub fn merge(&mut self, other: &Stats) {
-        self.files += other.files;
-        self.files_failed += other.files_failed;
-        self.packets += other.packets;
-        self.bytes += other.bytes;
-        self.capture_dropped += other.capture_dropped;
-        for (k, v) in &other.packets_by_linktype {
-            *self.packets_by_linktype.entry(*k).or_default() += v;
-        }
-        for (k, v) in &other.undecodable {
-            *self.undecodable.entry(*k).or_default() += v;
-        }
-        self.not_tcp += other.not_tcp;
-        self.tunnelled += other.tunnelled;
-        self.ip_fragments += other.ip_fragments;
-        self.ip_reassembled += other.ip_reassembled;
-        self.ip_fragments_dropped += other.ip_fragments_dropped;
-        self.tcp_segments += other.tcp_segments;
-        self.flows += other.flows;
-        self.flows_midstream += other.flows_midstream;
-        self.flows_evicted += other.flows_evicted;
-        self.flows_shed += other.flows_shed;
-        self.flows_timed_out += other.flows_timed_out;
-        self.tcp_retransmissions += other.tcp_retransmissions;
-        self.tcp_out_of_order += other.tcp_out_of_order;
-        self.tcp_gaps += other.tcp_gaps;
-        self.tcp_gap_bytes += other.tcp_gap_bytes;
-        self.tcp_buffer_overflows += other.tcp_buffer_overflows;
-        self.tcp_overlap_conflicts += other.tcp_overlap_conflicts;
-        self.tcp_payload_bytes += other.tcp_payload_bytes;
-        for (k, v) in &other.non_http_flows_by_port {
-            *self.non_http_flows_by_port.entry(*k).or_default() += v;
-        }
-        self.h2_connections += other.h2_connections;
-        self.http2_streams += other.http2_streams;
-        self.tls_connections += other.tls_connections;
-        self.tls_decrypted += other.tls_decrypted;
-        self.tls_decrypted_bytes += other.tls_decrypted_bytes;
-        for (k, v) in &other.tls_not_decrypted {
-            *self.tls_not_decrypted.entry(*k).or_default() += v;
-        }
-        self.tls_bad_records += other.tls_bad_records;
-        self.tls_records_too_long += other.tls_records_too_long;
-        self.tls_truncated_records += other.tls_truncated_records;
-        self.tls_keylog_bad_lines += other.tls_keylog_bad_lines;
-        self.hpack_desync += other.hpack_desync;
-        self.http_requests += other.http_requests;
-        self.http_responses += other.http_responses;
-        self.exchanges += other.exchanges;
-        self.exchanges_released_early += other.exchanges_released_early;
-        for (k, v) in &other.http_errors {
-            *self.http_errors.entry(*k).or_default() += v;
-        }
-        self.http_resync_bytes += other.http_resync_bytes;
-        self.bodies_truncated += other.bodies_truncated;
-        self.bodies_undecodable += other.bodies_undecodable;
-        self.upgrades += other.upgrades;
+/// A counter two runs' values of which add up, and whose growth since a snapshot can be
+/// taken: plain counts and keyed counts.
+trait Counter {
+    fn add(&mut self, other: &Self);
+    fn since(&self, earlier: &Self) -> Self;
+}
+
+impl Counter for u64 {
+    fn add(&mut self, other: &Self) {
+        *self += other;
     }
-    /// What these cumulative counters added since `earlier` (a snapshot of the same run):
-    /// a live sensor records each flush interval's share, so sums over runs stay true.
-    pub fn since(&self, earlier: &Stats) -> Stats {
-        Stats {
-            files: self.files.saturating_sub(earlier.files),
-            files_failed: self.files_failed.saturating_sub(earlier.files_failed),
-            packets: self.packets.saturating_sub(earlier.packets),
-            bytes: self.bytes.saturating_sub(earlier.bytes),
-            capture_dropped: self.capture_dropped.saturating_sub(earlier.capture_dropped),
-            packets_by_linktype: map_since(&self.packets_by_linktype, &earlier.packets_by_linktype),
-            undecodable: map_since(&self.undecodable, &earlier.undecodable),
-            not_tcp: self.not_tcp.saturating_sub(earlier.not_tcp),
-            tunnelled: self.tunnelled.saturating_sub(earlier.tunnelled),
-            ip_fragments: self.ip_fragments.saturating_sub(earlier.ip_fragments),
-            ip_reassembled: self.ip_reassembled.saturating_sub(earlier.ip_reassembled),
-            ip_fragments_dropped: self
-                .ip_fragments_dropped
-                .saturating_sub(earlier.ip_fragments_dropped),
-            tcp_segments: self.tcp_segments.saturating_sub(earlier.tcp_segments),
-            flows: self.flows.saturating_sub(earlier.flows),
-            flows_midstream: self.flows_midstream.saturating_sub(earlier.flows_midstream),
-            flows_evicted: self.flows_evicted.saturating_sub(earlier.flows_evicted),
-            flows_shed: self.flows_shed.saturating_sub(earlier.flows_shed),
-            flows_timed_out: self.flows_timed_out.saturating_sub(earlier.flows_timed_out),
-            tcp_retransmissions: self
-                .tcp_retransmissions
-                .saturating_sub(earlier.tcp_retransmissions),
-            tcp_out_of_order: self
-                .tcp_out_of_order
-                .saturating_sub(earlier.tcp_out_of_order),
-            tcp_gaps: self.tcp_gaps.saturating_sub(earlier.tcp_gaps),
-            tcp_gap_bytes: self.tcp_gap_bytes.saturating_sub(earlier.tcp_gap_bytes),
-            tcp_buffer_overflows: self
-                .tcp_buffer_overflows
-                .saturating_sub(earlier.tcp_buffer_overflows),
-            tcp_overlap_conflicts: self
-                .tcp_overlap_conflicts
-                .saturating_sub(earlier.tcp_overlap_conflicts),
-            tcp_payload_bytes: self
-                .tcp_payload_bytes
-                .saturating_sub(earlier.tcp_payload_bytes),
-            non_http_flows_by_port: map_since(
-                &self.non_http_flows_by_port,
-                &earlier.non_http_flows_by_port,
-            ),
-            h2_connections: self.h2_connections.saturating_sub(earlier.h2_connections),
-            tls_connections: self.tls_connections.saturating_sub(earlier.tls_connections),
-            tls_decrypted: self.tls_decrypted.saturating_sub(earlier.tls_decrypted),
-            tls_decrypted_bytes: self
-                .tls_decrypted_bytes
-                .saturating_sub(earlier.tls_decrypted_bytes),
-            tls_not_decrypted: map_since(&self.tls_not_decrypted, &earlier.tls_not_decrypted),
-            tls_bad_records: self.tls_bad_records.saturating_sub(earlier.tls_bad_records),
-            tls_records_too_long: self
-                .tls_records_too_long
-                .saturating_sub(earlier.tls_records_too_long),
-            tls_truncated_records: self
-                .tls_truncated_records
-                .saturating_sub(earlier.tls_truncated_records),
-            tls_keylog_bad_lines: self
-                .tls_keylog_bad_lines
-                .saturating_sub(earlier.tls_keylog_bad_lines),
-            http2_streams: self.http2_streams.saturating_sub(earlier.http2_streams),
-            hpack_desync: self.hpack_desync.saturating_sub(earlier.hpack_desync),
-            http_requests: self.http_requests.saturating_sub(earlier.http_requests),
-            http_responses: self.http_responses.saturating_sub(earlier.http_responses),
-            exchanges: self.exchanges.saturating_sub(earlier.exchanges),
-            exchanges_released_early: self
-                .exchanges_released_early
-                .saturating_sub(earlier.exchanges_released_early),
-            http_errors: map_since(&self.http_errors, &earlier.http_errors),
-            http_resync_bytes: self
-                .http_resync_bytes
-                .saturating_sub(earlier.http_resync_bytes),
-            bodies_truncated: self
-                .bodies_truncated
-                .saturating_sub(earlier.bodies_truncated),
-            bodies_undecodable: self
-                .bodies_undecodable
-                .saturating_sub(earlier.bodies_undecodable),
-            upgrades: self.upgrades.saturating_sub(earlier.upgrades),
+
+    fn since(&self, earlier: &Self) -> Self {
+        self.saturating_sub(*earlier)
+    }
+}
+
+impl<K: Ord + Copy> Counter for BTreeMap<K, u64> {
+    fn add(&mut self, other: &Self) {
+        for (k, v) in other {
+            *self.entry(*k).or_default() += v;
         }
     }
 
+    fn since(&self, earlier: &Self) -> Self {
+        self.iter()
+            .map(|(k, v)| (*k, v.saturating_sub(earlier.get(k).copied().unwrap_or(0))))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+}
+
+/// [`Stats::merge`] and [`Stats::since`] from one list of every field. `since` builds a
+/// `Stats` literal, so a counter added to the struct and not to the list does not compile.
+macro_rules! merge_and_since {
+    ($($field:ident),* $(,)?) => {
+        impl Stats {
+            /// Adds another run's counters to these.
+            pub fn merge(&mut self, other: &Stats) {
+                $(Counter::add(&mut self.$field, &other.$field);)*
+            }
+
+            /// What these cumulative counters added since `earlier` (a snapshot of the
+            /// same run): a live sensor records each flush interval's share, so sums over
+            /// runs stay true.
+            pub fn since(&self, earlier: &Stats) -> Stats {
+                Stats {
+                    $($field: Counter::since(&self.$field, &earlier.$field),)*
+                }
+            }
+        }
+    };
+}
+
+merge_and_since!(
+    files,
+    files_failed,
+    packets,
+    bytes,
+    capture_dropped,
+    packets_by_linktype,
+    undecodable,
+    not_tcp,
+    tunnelled,
+    ip_fragments,
+    ip_reassembled,
+    ip_fragments_dropped,
+    tcp_segments,
+    flows,
+    flows_midstream,
+    flows_evicted,
+    flows_shed,
+    flows_timed_out,
+    tcp_retransmissions,
+    tcp_out_of_order,
+    tcp_gaps,
+    tcp_gap_bytes,
+    tcp_buffer_overflows,
+    tcp_overlap_conflicts,
+    tcp_payload_bytes,
+    non_http_flows_by_port,
+    h2_connections,
+    tls_connections,
+    tls_decrypted,
+    tls_decrypted_bytes,
+    tls_not_decrypted,
+    tls_bad_records,
+    tls_records_too_long,
+    tls_truncated_records,
+    tls_keylog_bad_lines,
+    http2_streams,
+    hpack_desync,
+    http_requests,
+    http_responses,
+    exchanges,
+    exchanges_released_early,
+    http_errors,
+    http_resync_bytes,
+    bodies_truncated,
+    bodies_undecodable,
+    upgrades,
+);
+
+impl Stats {
     /// Adds one to a keyed counter.
     pub fn bump(map: &mut BTreeMap<&'static str, u64>, key: &'static str) {
         *map.entry(key).or_default() += 1;
     }
-}
-
-fn map_since<K: Ord + Copy>(
-    now: &BTreeMap<K, u64>,
-    earlier: &BTreeMap<K, u64>,
-) -> BTreeMap<K, u64> {
-    now.iter()
-        .map(|(k, v)| (*k, v.saturating_sub(earlier.get(k).copied().unwrap_or(0))))
-        .filter(|(_, n)| *n > 0)
-        .collect()
 }
 
 fn linktype_name(lt: u32) -> &'static str {
